@@ -1,0 +1,56 @@
+# The commands a person types. Everything installs into .venv from the project's own files.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+# Re-install when pyproject.toml changes.
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+DEV_STAMP := $(VENV)/.installed-dev-$(shell cksum pyproject.toml | cut -d' ' -f1)
+TEST_WORKERS ?= auto
+
+.PHONY: run test test-quick lint fmt bench bench-smoke clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet .
+	@touch $@
+
+$(DEV_STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[dev,client]'
+	@touch $@ $(STAMP)
+
+## run: serve on http://127.0.0.1:8080 with every core (SQLite by default; see README for PostgreSQL)
+run: $(STAMP)
+	$(BIN)/authgate serve
+
+## test: install what the tests need, then run every test (PostgreSQL and Redis on 127.0.0.1 are used)
+test: $(DEV_STAMP)
+	bash scripts/test-deps.sh
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) -p no:cacheprovider
+
+## test-quick: the fast suite only (no reliability, browser or slow tests)
+test-quick: $(DEV_STAMP)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) -p no:cacheprovider -m "not slow and not reliability and not browser"
+
+## lint: ruff and mypy --strict on src/
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src
+	$(BIN)/mypy
+
+fmt: $(DEV_STAMP)
+	$(BIN)/ruff format src
+	$(BIN)/ruff check --fix src tests bench
+
+## bench: the full benchmark against Gin, Flask and FastAPI (about 45 minutes; results in bench/results/)
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+## bench-smoke: every benchmark scenario for about a second, checking every server answers correctly
+bench-smoke: $(STAMP)
+	$(BIN)/python bench/run.py --smoke
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .mypy_cache .ruff_cache test-output

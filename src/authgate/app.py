@@ -1,0 +1,98 @@
+"""`create_app(settings)`: the whole route table and the middleware order, in one place.
+
+The app object speaks RSGI (Granian calls `__rsgi__`, `__rsgi_init__`, `__rsgi_del__`) and ASGI (`__call__`),
+both through thin adapters over the same handlers. Nothing is built at import time; each worker process
+builds its own services in `startup()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from authgate.config import Settings, load_settings
+from authgate.http.asgi import Receive, Scope, Send, serve_asgi
+from authgate.http.handlers import auth, system, wellknown
+from authgate.http.middleware import access_log, compose, recover, request_ids, security_headers
+from authgate.http.request import ProxyTrust, Request
+from authgate.http.responses import Response
+from authgate.http.router import Router
+from authgate.http.rsgi import serve_rsgi
+from authgate.observability.logging import AccessLog, configure_logging
+from authgate.services import Services
+
+API_SECURITY_HEADERS = (
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+    ("x-frame-options", "DENY"),
+)
+
+
+def build_router(settings: Settings) -> Router:
+    r = Router()
+    r.add("GET", "/ping", system.ping)
+    r.add("GET", "/health/live", system.live)
+    r.add("GET", "/health/ready", system.ready)
+    r.add("POST", "/auth/register", auth.register)
+    r.add("POST", "/auth/login", auth.login)
+    r.add("POST", "/auth/refresh", auth.refresh)
+    r.add("POST", "/auth/logout", auth.logout)
+    r.add("GET", "/auth/me", auth.me)
+    r.add("GET", "/.well-known/jwks.json", wellknown.jwks)
+    r.add("GET", "/.well-known/openid-configuration", wellknown.openid_configuration)
+    if settings.bench_endpoints:
+        r.add("GET", "/bench/io", system.bench_io)
+    return r
+
+
+class App:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.router = build_router(settings)
+        self.proxy_trust = ProxyTrust(settings.trusted_proxies)
+        self.access_log = AccessLog(console=settings.log_format == "console")
+        middleware = [recover(request_ids()), security_headers(API_SECURITY_HEADERS)]
+        if settings.access_log:
+            middleware.insert(0, access_log(self.access_log))
+        self.handle = compose(self.dispatch, middleware)
+        self._services: Services | None = None
+
+    @property
+    def services(self) -> Services:
+        if self._services is None:
+            raise RuntimeError("the app has not started: call startup() (servers do this for you)")
+        return self._services
+
+    async def dispatch(self, req: Request) -> Response:
+        route, req.params = self.router.resolve(req.method, req.path)
+        req.route = route.template
+        return await route.handler(req)
+
+    async def startup(self) -> None:
+        configure_logging(self.settings.log_format, self.settings.log_level)
+        if self._services is None:
+            self._services = await Services.start(self.settings)
+
+    async def shutdown(self) -> None:
+        self.access_log.flush()
+        if self._services is not None:
+            await self._services.close()
+            self._services = None
+
+    # RSGI (Granian)
+    def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        loop.run_until_complete(self.startup())
+
+    def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
+        loop.run_until_complete(self.shutdown())
+
+    async def __rsgi__(self, scope: Any, protocol: Any) -> None:
+        await serve_rsgi(self, scope, protocol)
+
+    # ASGI (uvicorn, httpx in tests)
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await serve_asgi(self, scope, receive, send)
+
+
+def create_app(settings: Settings | None = None) -> App:
+    return App(settings if settings is not None else load_settings())

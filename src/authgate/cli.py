@@ -1,0 +1,178 @@
+"""The `authgate` command: serve, migrate, create-user, keys."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+from authgate.config import ConfigError, Settings, load_settings
+from authgate.errors import AuthgateError, ValidationFailed
+from authgate.services import Services
+
+T = TypeVar("T")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="authgate", description="User authentication and management service.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="serve the HTTP API with Granian")
+    serve.add_argument("--host", help="address to listen on (AUTHGATE_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (AUTHGATE_PORT, default 8080)")
+    serve.add_argument("--workers", type=int, help="worker processes (AUTHGATE_WORKERS; 0 = one per core)")
+
+    sub.add_parser("migrate", help="apply pending database migrations")
+
+    create = sub.add_parser("create-user", help="create a user (asks for the password)")
+    create.add_argument("username")
+    create.add_argument("--email", required=True)
+    create.add_argument("--admin", action="store_true", help="grant the admin role")
+    create.add_argument("--password-stdin", action="store_true", help="read the password from one line of stdin")
+
+    keys = sub.add_parser("keys", help="signing keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    keys_sub.add_parser("list", help="list signing keys")
+    keys_sub.add_parser("rotate", help="add a new signing key; the old one verifies until its tokens expire")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            for flag in ("host", "port", "workers"):
+                value = getattr(args, flag)
+                if value is not None:
+                    os.environ[f"AUTHGATE_{flag.upper()}"] = str(value)
+        settings = load_settings()
+        if args.command == "serve":
+            return _serve(settings)
+        if args.command == "migrate":
+            return _run(_migrate(settings))
+        if args.command == "create-user":
+            password = _read_password(args.password_stdin)
+            return _run(_create_user(settings, args.username, args.email, password, args.admin))
+        if args.command == "keys":
+            return _run(_keys(settings, args.keys_command))
+    except ConfigError as exc:
+        print(f"authgate: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except ValidationFailed as exc:
+        for error in exc.errors:
+            print(f"authgate: {error.field}: {error.message}", file=sys.stderr)
+        return 1
+    except AuthgateError as exc:
+        print(f"authgate: {exc.code}: {exc.detail}", file=sys.stderr)
+        return 1
+    raise AssertionError(args.command)
+
+
+def _run(coro: Awaitable[int]) -> int:
+    async def runner() -> int:
+        return await coro
+
+    return asyncio.run(runner())
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        line = sys.stdin.readline()
+        return line.rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Password (again): ") != first:
+        print("authgate: the passwords differ", file=sys.stderr)
+        raise SystemExit(1)
+    return first
+
+
+async def _with_services(settings: Settings, use: Callable[[Services], Awaitable[T]]) -> T:
+    services = await Services.start(settings)
+    try:
+        return await use(services)
+    finally:
+        await services.close()
+
+
+async def _migrate(settings: Settings) -> int:
+    from authgate.storage import open_database
+
+    db = open_database(settings.database_url)
+    await db.connect()
+    try:
+        applied = await db.migrate()
+    finally:
+        await db.close()
+    print(f"applied: {', '.join(applied)}" if applied else "the schema is up to date")
+    return 0
+
+
+async def _create_user(settings: Settings, username: str, email: str, password: str, admin: bool) -> int:
+    async def create(services: Services) -> int:
+        roles = ("admin", *settings.default_roles) if admin else settings.default_roles
+        user = await services.auth.register(username, email, password, roles=roles, by_admin=True)
+        print(f"created user {user.username} ({user.id}) with roles {', '.join(user.roles)}")
+        return 0
+
+    return await _with_services(settings, create)
+
+
+async def _keys(settings: Settings, command: str) -> int:
+    async def run(services: Services) -> int:
+        if command == "rotate":
+            key = await services.keys.rotate()
+            print(f"new signing key {key.kid}; the previous one verifies for {settings.access_token_ttl} s more")
+            return 0
+        for key in await services.keys.list():
+            state = "current" if key.retired_at is None else f"retired {key.retired_at:%Y-%m-%d %H:%M:%S}Z"
+            print(f"{key.kid}  created {key.created_at:%Y-%m-%d %H:%M:%S}Z  {state}")
+        return 0
+
+    return await _with_services(settings, run)
+
+
+def _serve(settings: Settings) -> int:
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    # Prepare the database once, before the workers start (they would also manage on their own).
+    _run(_with_services(settings, _noop))
+    workers = settings.worker_count()
+    print(
+        f"authgate listening on http://{settings.host}:{settings.port} with {workers} worker(s); "
+        f"database {_redact(settings.database_url)}\n"
+        "Create the first admin with: authgate create-user NAME --email EMAIL --admin",
+        flush=True,
+    )
+    server = Granian(
+        "authgate.app:create_app",
+        factory=True,
+        address=settings.host,
+        port=settings.port,
+        interface=Interfaces.RSGI,
+        workers=workers,
+        backlog=2048,
+        respawn_failed_workers=True,
+        workers_kill_timeout=settings.shutdown_timeout,
+        log_access=False,
+    )
+    server.serve()
+    return 0
+
+
+async def _noop(services: Services) -> int:
+    return 0
+
+
+def _redact(url: str) -> str:
+    """A database URL without its password."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    credentials, host = rest.rsplit("@", 1)
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in credentials else f"{scheme}://{user}@{host}"

@@ -1,0 +1,142 @@
+"""Passwords: the policy a new password must meet, argon2id hashing, and the pool that runs it.
+
+Hashes are self-describing PHC strings (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`), so changing the cost
+parameters needs no migration: a login that verifies an older parameter set, or a legacy format brought in
+by `authgate import-users`, rehashes the password with the current parameters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import unicodedata
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+import argon2
+import msgspec
+
+from authgate.errors import FieldError, Overloaded
+
+PASSWORD_MIN, PASSWORD_MAX = 8, 1024
+
+T = TypeVar("T")
+
+
+class HashParameters(msgspec.Struct, frozen=True):
+    memory_kib: int = 19456
+    time_cost: int = 2
+    parallelism: int = 1
+
+
+def normalize_password(password: str) -> str:
+    return unicodedata.normalize("NFKC", password)
+
+
+def check_new_password(
+    password: str,
+    errors: list[FieldError],
+    *,
+    reject_common: bool = True,
+    personal: tuple[str, ...] = (),
+    field: str = "password",
+) -> str:
+    """The NFKC form of `password`, appending to `errors` why it is not acceptable as a new password.
+
+    NIST SP 800-63B / ASVS 6.2: a length window, no composition rules, never truncated, and no password
+    that is among the most common ones or that merely repeats the username or email.
+    """
+    normalized = normalize_password(password)
+    if len(normalized) < PASSWORD_MIN:
+        errors.append(FieldError(field, f"must be at least {PASSWORD_MIN} characters"))
+    elif len(normalized) > PASSWORD_MAX:
+        errors.append(FieldError(field, f"must be at most {PASSWORD_MAX} characters"))
+    elif reject_common and _is_common(normalized):
+        errors.append(FieldError(field, "is too common; choose a less predictable password"))
+    elif any(p and normalized.casefold() == p.casefold() for p in personal):
+        errors.append(FieldError(field, "must not be the same as your username or email"))
+    return normalized
+
+
+def _is_common(password: str) -> bool:
+    from authgate.domain.common_passwords import load_common_passwords  # loaded on first use, not at import
+
+    return password.casefold() in load_common_passwords()
+
+
+class PasswordHasher:
+    """argon2id with the configured parameters; verifies legacy formats too."""
+
+    def __init__(self, params: HashParameters) -> None:
+        self.params = params
+        self._argon2 = argon2.PasswordHasher(
+            time_cost=params.time_cost,
+            memory_cost=params.memory_kib,
+            parallelism=params.parallelism,
+            hash_len=32,
+            salt_len=16,
+            type=argon2.Type.ID,
+        )
+        self._dummy_hash: str | None = None
+
+    def hash(self, password: str) -> str:
+        return self._argon2.hash(normalize_password(password))
+
+    def verify(self, encoded: str, password: str) -> tuple[bool, bool]:
+        """(matches, needs_rehash). Never raises for a malformed stored hash: that simply does not match."""
+        password = normalize_password(password)
+        if encoded.startswith("$argon2id$"):
+            try:
+                self._argon2.verify(encoded, password)
+            except argon2.exceptions.VerificationError:
+                return False, False
+            except argon2.exceptions.InvalidHashError:
+                return False, False
+            return True, self._argon2.check_needs_rehash(encoded)
+        from authgate.domain import legacy_hashes  # only imported users carry legacy hashes
+
+        try:
+            return legacy_hashes.verify(encoded, password), True
+        except legacy_hashes.UnsupportedHash:
+            return False, False
+
+    def verify_dummy(self, password: str) -> None:
+        """Spend the time a real verification costs, so that an unknown user cannot be told from a known one."""
+        if self._dummy_hash is None:
+            self._dummy_hash = self.hash(secrets.token_urlsafe(16))
+        self.verify(self._dummy_hash, password)
+
+    def warm_up(self) -> None:
+        """Compute the dummy hash now rather than during the first login."""
+        self.verify_dummy("warm-up")
+
+
+class HashPool:
+    """Runs password hashing off the event loop, in a bounded pool with a bounded queue.
+
+    argon2-cffi releases the GIL, so `threads` hashes run truly in parallel. When `threads + queue_size`
+    jobs are already in the pool, `run` raises `Overloaded` at once instead of queueing without bound.
+    """
+
+    def __init__(self, threads: int, queue_size: int) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="authgate-hash")
+        self.threads = threads
+        self.capacity = threads + queue_size
+        self.pending = 0
+
+    @property
+    def queued(self) -> int:
+        return max(0, self.pending - self.threads)
+
+    async def run(self, fn: Callable[..., T], *args: object) -> T:
+        if self.pending >= self.capacity:
+            raise Overloaded()
+        self.pending += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        finally:
+            self.pending -= 1
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)

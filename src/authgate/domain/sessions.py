@@ -1,0 +1,58 @@
+"""Sessions and their refresh tokens.
+
+A login starts a session; the session is the refresh-token *family*: every refresh token descended from that
+login belongs to it. Refresh tokens are 256-bit random strings, stored only as their SHA-256, single-use and
+rotated on each refresh. The successor of a token is derived from it with an HMAC under a server secret, so
+that within the grace window the predecessor can be answered with the *same* successor (two browser tabs
+refreshing at once do not log each other out) without ever storing a token in the clear. Presenting a
+rotated token after the grace window ends the whole session (RFC 9700 §4.14.2).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime
+
+import msgspec
+
+from authgate.domain.keys import b64url
+
+REFRESH_TOKEN_BYTES = 32
+MAX_REFRESH_TOKEN_LENGTH = 128
+
+
+class Session(msgspec.Struct, kw_only=True):
+    id: str
+    user_id: str
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    ended_at: datetime | None = None
+    user_agent: str = ""
+    ip: str = ""
+
+    def is_active(self, now: datetime) -> bool:
+        return self.ended_at is None and self.expires_at > now
+
+
+class RefreshToken(msgspec.Struct, kw_only=True):
+    token_hash: bytes
+    session_id: str
+    created_at: datetime
+    expires_at: datetime
+    rotated_at: datetime | None = None
+    successor_hash: bytes | None = None
+
+
+def new_refresh_token() -> str:
+    return secrets.token_urlsafe(REFRESH_TOKEN_BYTES)
+
+
+def hash_refresh_token(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+def successor_of(token: str, rotation_secret: bytes) -> str:
+    return b64url(hmac.new(rotation_secret, token.encode("utf-8"), hashlib.sha256).digest())

@@ -1,0 +1,1 @@
+"""Thin handlers: decode the request, call a use case, encode the answer."""

@@ -1,0 +1,42 @@
+"""The seed's /ping, health checks, and the benchmark's I/O endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+
+from authgate.errors import AuthgateError
+from authgate.http.request import Request
+from authgate.http.responses import JSON, Response, json_response, static_json
+from authgate.http.schemas import HealthResponse, Message
+
+_PONG = static_json(Message("pong"))
+_IO = static_json({"status": "success"})
+_LIVE = static_json(HealthResponse("ok"))
+
+
+async def ping(req: Request) -> Response:
+    return Response(200, _PONG, [("content-type", JSON)])
+
+
+async def live(req: Request) -> Response:
+    return Response(200, _LIVE, [("content-type", JSON), ("cache-control", "no-store")])
+
+
+async def ready(req: Request) -> Response:
+    services = req.services
+    checks: dict[str, str] = {}
+    try:
+        await services.db.ping()
+        pending = await services.db.pending_migrations()
+        checks["database"] = "ok"
+        checks["migrations"] = "ok" if not pending else f"pending: {', '.join(pending)}"
+    except AuthgateError as exc:
+        checks["database"] = f"unavailable: {exc.detail}"
+    checks["signing_key"] = "ok" if services.tokens.keyring.kid else "missing"
+    healthy = all(v == "ok" for v in checks.values())
+    return json_response(HealthResponse("ok" if healthy else "unavailable", checks), 200 if healthy else 503)
+
+
+async def bench_io(req: Request) -> Response:
+    await asyncio.sleep(0.010)
+    return Response(200, _IO, [("content-type", JSON)])

@@ -1,0 +1,121 @@
+"""The request object handlers receive: what the server parsed, plus the body read on demand."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Protocol
+from urllib.parse import parse_qsl
+
+if TYPE_CHECKING:
+    from authgate.services import Services
+
+
+class Headers(Protocol):
+    def get(self, key: str, default: str | None = None) -> str | None: ...
+
+
+BodyReader = Callable[[int], Awaitable[bytes]]
+"""Reads the whole body, raising PayloadTooLarge past the given number of bytes."""
+
+
+class Request:
+    __slots__ = (
+        "_query",
+        "_receive",
+        "client_ip",
+        "headers",
+        "method",
+        "params",
+        "path",
+        "peer",
+        "query_string",
+        "request_id",
+        "route",
+        "services",
+        "user_id",
+    )
+
+    def __init__(
+        self,
+        method: str,
+        path: str,
+        query_string: str,
+        headers: Headers,
+        peer: str,
+        receive: BodyReader,
+        services: Services,
+    ) -> None:
+        self.method = method
+        self.path = path
+        self.query_string = query_string
+        self.headers = headers
+        self.peer = peer
+        self._receive = receive
+        self.services = services
+        self._query: dict[str, str] | None = None
+        self.params: dict[str, str] = {}
+        self.route = ""
+        self.request_id = ""
+        self.user_id: str | None = None
+        self.client_ip = peer
+
+    def header(self, name: str) -> str | None:
+        """A request header by its lower-case name."""
+        return self.headers.get(name)
+
+    async def body(self) -> bytes:
+        return await self._receive(self.services.settings.max_body_bytes)
+
+    @property
+    def query(self) -> dict[str, str]:
+        """Query parameters; the first value wins when one is repeated."""
+        if self._query is None:
+            query: dict[str, str] = {}
+            if self.query_string:
+                for key, value in parse_qsl(self.query_string, keep_blank_values=True, max_num_fields=64):
+                    query.setdefault(key, value)
+            self._query = query
+        return self._query
+
+
+def peer_host(client: str) -> str:
+    """`1.2.3.4:5678` or `[::1]:5678` → the address alone."""
+    host = client.rsplit(":", 1)[0] if client.count(":") == 1 or client.startswith("[") else client
+    return host.strip("[]")
+
+
+class ProxyTrust:
+    """Which peers may tell us the client's address through X-Forwarded-For / X-Real-IP."""
+
+    def __init__(self, proxies: tuple[str, ...]) -> None:
+        self.networks = [ipaddress.ip_network(p, strict=False) for p in proxies]
+
+    def trusts(self, address: str) -> bool:
+        if not self.networks:
+            return False
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in net for net in self.networks)
+
+    def client_ip(self, peer: str, headers: Headers) -> str:
+        """The peer, or, when the peer is a trusted proxy, the last untrusted hop it reports."""
+        if not self.networks or not self.trusts(peer):
+            return peer
+        forwarded = headers.get("x-forwarded-for")
+        if forwarded:
+            for hop in reversed([h.strip() for h in forwarded.split(",")[-16:]]):
+                if not self.trusts(hop):
+                    return hop if _is_ip(hop) else peer
+        real = headers.get("x-real-ip")
+        return real.strip() if real and _is_ip(real.strip()) else peer
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,94 @@
+"""The JSON bodies of the HTTP API, as msgspec types.
+
+The same types validate requests, encode responses and generate the OpenAPI document, so the three cannot
+drift apart. Field limits here are the outer bounds; the domain applies the full rules (and reports every
+failing field at once).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+from authgate.domain.passwords import PASSWORD_MAX
+from authgate.domain.users import EMAIL_MAX, USERNAME_PATTERN, User
+
+Username = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=64,
+        description="3 to 32 of A-Z a-z 0-9 _ . - (after NFKC normalisation)",
+        extra_json_schema={"pattern": USERNAME_PATTERN},
+        examples=["alice"],
+    ),
+]
+Email = Annotated[str, msgspec.Meta(min_length=1, max_length=EMAIL_MAX, examples=["alice@example.com"])]
+Password = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=PASSWORD_MAX,
+        description="8 to 1024 characters, any Unicode; refused when it is a common password",
+        examples=["correct horse battery staple"],
+    ),
+]
+Login = Annotated[str, msgspec.Meta(min_length=1, max_length=EMAIL_MAX, description="A username or an email")]
+RefreshTokenText = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+
+
+class RegisterRequest(msgspec.Struct, kw_only=True):
+    username: Username
+    email: Email
+    password: Password
+
+
+class LoginRequest(msgspec.Struct, kw_only=True):
+    username: Login
+    password: Password
+
+
+class RefreshRequest(msgspec.Struct, kw_only=True):
+    refresh_token: RefreshTokenText
+
+
+class TokenResponse(msgspec.Struct, kw_only=True):
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105
+    expires_in: int
+    refresh_token: str
+
+
+class UserResponse(msgspec.Struct, kw_only=True):
+    id: str
+    username: str
+    email: str
+    roles: list[str]
+    email_verified: bool
+    disabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, user: User) -> UserResponse:
+        return cls(
+            id=user.id,
+            username=user.username,
+            email=user.email,
+            roles=list(user.roles),
+            email_verified=user.email_verified,
+            disabled=user.disabled,
+            created_at=user.created_at,
+            updated_at=user.updated_at,
+        )
+
+
+class Message(msgspec.Struct):
+    message: str
+
+
+class HealthResponse(msgspec.Struct, omit_defaults=True):
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, str] = {}

@@ -1,0 +1,99 @@
+"""The composition root: builds the database, the hash pool, the key ring and the use cases from the settings.
+
+One `Services` per worker process, made by `App.startup()` and closed by `App.shutdown()`.
+"""
+
+from __future__ import annotations
+
+import time
+
+from authgate.config import Settings
+from authgate.domain.auth import AuthPolicy, AuthService
+from authgate.domain.clock import Clock, utcnow
+from authgate.domain.keys import parse_key_encryption_key
+from authgate.domain.passwords import HashParameters, HashPool, PasswordHasher
+from authgate.domain.signing import SigningKeys
+from authgate.domain.tokens import AccessTokens
+from authgate.storage import open_database
+from authgate.storage.base import Database
+
+JWKS_REFRESH_SECONDS = 10.0
+
+
+class Services:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        pool: HashPool,
+        hasher: PasswordHasher,
+        keys: SigningKeys,
+        tokens: AccessTokens,
+        auth: AuthService,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.pool = pool
+        self.hasher = hasher
+        self.keys = keys
+        self.tokens = tokens
+        self.auth = auth
+        self._keyring_loaded = time.monotonic()
+
+    @classmethod
+    async def start(cls, settings: Settings, *, clock: Clock = utcnow, migrate: bool = True) -> Services:
+        db = open_database(
+            settings.database_url,
+            replica_urls=settings.database_replica_urls,
+            pool_size=settings.database_pool_size,
+        )
+        await db.connect()
+        try:
+            if migrate:
+                await db.migrate()
+            kek = parse_key_encryption_key(settings.key_encryption_key) if settings.key_encryption_key else None
+            keys = SigningKeys(db, clock, kek, settings.access_token_ttl)
+            keyring = await keys.bootstrap()
+        except BaseException:
+            await db.close()
+            raise
+        hasher = PasswordHasher(
+            HashParameters(
+                memory_kib=settings.password_hash_memory_kib,
+                time_cost=settings.password_hash_time_cost,
+                parallelism=settings.password_hash_parallelism,
+            )
+        )
+        pool = HashPool(settings.hash_pool_threads(), settings.hash_queue_size)
+        tokens = AccessTokens(settings.issuer, settings.audience, settings.access_token_ttl, keyring, time.time)
+        auth = AuthService(
+            db=db,
+            policy=AuthPolicy(
+                access_token_ttl=settings.access_token_ttl,
+                refresh_token_ttl=settings.refresh_token_ttl,
+                session_ttl=settings.session_ttl,
+                refresh_grace_seconds=settings.refresh_grace_seconds,
+                registration_open=settings.registration_open,
+                reject_common_passwords=settings.reject_common_passwords,
+                roles=settings.roles,
+                default_roles=settings.default_roles,
+            ),
+            hasher=hasher,
+            pool=pool,
+            keys=keys,
+            tokens=tokens,
+            clock=clock,
+        )
+        await pool.run(hasher.warm_up)
+        return cls(settings, db, pool, hasher, keys, tokens, auth)
+
+    async def fresh_keyring(self) -> None:
+        """Reload the key ring when it is older than a few seconds, so that a key rotated by another
+        worker or instance is published (JWKS) and trusted here soon after."""
+        if time.monotonic() - self._keyring_loaded >= JWKS_REFRESH_SECONDS:
+            self._keyring_loaded = time.monotonic()
+            self.tokens.use_keyring(await self.keys.load())
+
+    async def close(self) -> None:
+        self.pool.close()
+        await self.db.close()

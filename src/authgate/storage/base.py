@@ -1,0 +1,133 @@
+"""The storage seams: one small Protocol per aggregate, and the database that hands them out.
+
+The use case owns the transaction: it opens one with `Database.transaction()` and calls the stores bound to
+it; nothing here commits on its own. `Database.reader()` gives the same stores outside a transaction for
+reads (and `Database.replica()` for reads that tolerate replication lag).
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Literal, Protocol
+
+import msgspec
+
+from authgate.domain.keys import StoredKey
+from authgate.domain.sessions import RefreshToken, Session
+from authgate.domain.users import User
+
+UserSort = Literal["created_at", "-created_at", "username"]
+
+
+class UserPage(msgspec.Struct, frozen=True):
+    users: list[User]
+    has_more: bool
+
+
+class UserQuery(msgspec.Struct, frozen=True, kw_only=True):
+    limit: int = 50
+    sort: UserSort = "created_at"
+    after: tuple[str, str] | None = None
+    """Keyset position: the last row seen, as (its username key, or its created_at in integer microseconds
+    since the epoch, as a string; its id)."""
+    prefix: str | None = None
+    """Matches the start of the username key or of the email key (both case-folded)."""
+    role: str | None = None
+
+
+class UserStore(Protocol):
+    async def add(self, user: User) -> None:
+        """Insert; raises UsernameTaken / EmailTaken on a unique-key clash (including a race)."""
+
+    async def get(self, user_id: str) -> User | None: ...
+
+    async def get_by_login(self, key: str) -> User | None:
+        """The user whose username key or email key is `key`."""
+
+    async def update(self, user: User) -> None:
+        """Write every mutable field of `user` back; raises EmailTaken on a clash."""
+
+    async def delete(self, user_id: str) -> bool: ...
+
+    async def count_admins(self) -> int: ...
+
+    async def page(self, query: UserQuery) -> UserPage: ...
+
+
+class SessionStore(Protocol):
+    async def add(self, session: Session, first_token: RefreshToken) -> None: ...
+
+    async def get(self, session_id: str) -> Session | None: ...
+
+    async def get_with_user(self, session_id: str) -> tuple[Session, User] | None:
+        """The session and its user in one round trip: the hot path of every authenticated request."""
+
+    async def list_for_user(self, user_id: str, now: datetime) -> list[Session]:
+        """The user's active sessions, newest first."""
+
+    async def lock_token(self, token_hash: bytes) -> RefreshToken | None:
+        """The refresh token, locked against concurrent rotation until the transaction ends."""
+
+    async def get_token(self, token_hash: bytes) -> RefreshToken | None: ...
+
+    async def rotate(self, old: RefreshToken, new: RefreshToken, now: datetime) -> None:
+        """Mark `old` rotated (pointing at `new`), store `new`, and touch the session."""
+
+    async def end(self, session_id: str, now: datetime) -> bool:
+        """End one session; False if it was not active."""
+
+    async def end_all_for_user(self, user_id: str, now: datetime, keep: str | None = None) -> int: ...
+
+    async def delete_expired(self, now: datetime) -> int:
+        """Delete sessions and refresh tokens that expired or ended before `now`."""
+
+
+class KeyStore(Protocol):
+    async def lock(self) -> None:
+        """Serialise key creation and rotation across every worker and instance until the transaction ends."""
+
+    async def list(self) -> list[StoredKey]: ...
+
+    async def add(self, key: StoredKey) -> None: ...
+
+    async def retire(self, kid: str, at: datetime) -> None: ...
+
+    async def get_secret(self, name: str) -> bytes | None: ...
+
+    async def add_secret(self, name: str, value: bytes, now: datetime) -> None: ...
+
+
+class Stores(Protocol):
+    """The stores, bound to one connection (and, in `transaction()`, to one transaction)."""
+
+    @property
+    def users(self) -> UserStore: ...
+
+    @property
+    def sessions(self) -> SessionStore: ...
+
+    @property
+    def keys(self) -> KeyStore: ...
+
+
+class Database(Protocol):
+    dialect: str
+
+    async def connect(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def transaction(self) -> AbstractAsyncContextManager[Stores]: ...
+
+    def reader(self) -> AbstractAsyncContextManager[Stores]: ...
+
+    def replica(self) -> AbstractAsyncContextManager[Stores]: ...
+
+    async def ping(self) -> None:
+        """Raise DatabaseUnavailable unless the database answers."""
+
+    async def migrate(self) -> list[str]:
+        """Apply pending migrations (safe when several processes start at once); the names applied."""
+
+    async def pending_migrations(self) -> list[str]: ...

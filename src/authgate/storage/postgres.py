@@ -1,0 +1,424 @@
+"""The PostgreSQL implementation, on an asyncpg connection pool (prepared statements are cached per connection).
+
+Reads that tolerate replication lag (`replica()`) go to the replicas when `AUTHGATE_DATABASE_REPLICA_URLS`
+names some, round-robin; everything else goes to the primary. A lost or refused connection becomes
+`DatabaseUnavailable` (503), and the pool reconnects by itself once the server is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from authgate.domain.keys import StoredKey
+from authgate.domain.sessions import RefreshToken, Session
+from authgate.domain.users import User
+from authgate.errors import DatabaseUnavailable, EmailTaken, UsernameTaken
+from authgate.storage.base import UserPage, UserQuery
+from authgate.storage.migrations import load_migrations
+
+_MIGRATION_LOCK = 0x61757468  # "auth": advisory lock id for migrations
+_KEY_LOCK = 0x6B657973  # "keys": advisory lock id for key creation and rotation
+_PREFIX_END = "\U0010ffff"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+_CONNECTION_ERRORS = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.TooManyConnectionsError,
+)
+
+_USER_COLUMNS = "id, username, email, password_hash, roles, disabled, email_verified, created_at, updated_at"
+_SESSION_COLUMNS = "s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.ended_at, s.user_agent, s.ip"
+
+
+def _user(row: Any, at: int = 0) -> User:
+    return User(
+        id=row[at],
+        username=row[at + 1],
+        email=row[at + 2],
+        password_hash=row[at + 3],
+        roles=tuple(row[at + 4]),
+        disabled=row[at + 5],
+        email_verified=row[at + 6],
+        created_at=row[at + 7],
+        updated_at=row[at + 8],
+    )
+
+
+def _session(row: Any) -> Session:
+    return Session(
+        id=row[0],
+        user_id=row[1],
+        created_at=row[2],
+        last_used_at=row[3],
+        expires_at=row[4],
+        ended_at=row[5],
+        user_agent=row[6],
+        ip=row[7],
+    )
+
+
+def _token(row: Any) -> RefreshToken:
+    return RefreshToken(
+        token_hash=row[0],
+        session_id=row[1],
+        created_at=row[2],
+        expires_at=row[3],
+        rotated_at=row[4],
+        successor_hash=row[5],
+    )
+
+
+def _unique_violation(exc: Exception) -> Exception:
+    constraint = str(getattr(exc, "constraint_name", "") or "")
+    if "username_key" in constraint:
+        return UsernameTaken()
+    if "email_key" in constraint:
+        return EmailTaken()
+    return exc
+
+
+class PostgresUsers:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def add(self, user: User) -> None:
+        try:
+            await self.conn.execute(
+                "INSERT INTO users (id, username, username_key, email, email_key, password_hash, roles,"
+                " disabled, email_verified, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)",
+                user.id,
+                user.username,
+                user.username_key,
+                user.email,
+                user.email_key,
+                user.password_hash,
+                list(user.roles),
+                user.disabled,
+                user.email_verified,
+                user.created_at,
+                user.updated_at,
+            )
+        except asyncpg.UniqueViolationError as exc:
+            raise _unique_violation(exc) from None
+
+    async def get(self, user_id: str) -> User | None:
+        row = await self.conn.fetchrow(f"SELECT {_USER_COLUMNS} FROM users WHERE id = $1::uuid", user_id)
+        return None if row is None else _user(row)
+
+    async def get_by_login(self, key: str) -> User | None:
+        row = await self.conn.fetchrow(
+            f"(SELECT {_USER_COLUMNS} FROM users WHERE username_key = $1)"
+            f" UNION ALL (SELECT {_USER_COLUMNS} FROM users WHERE email_key = $1) LIMIT 1",
+            key,
+        )
+        return None if row is None else _user(row)
+
+    async def update(self, user: User) -> None:
+        try:
+            await self.conn.execute(
+                "UPDATE users SET username = $1, username_key = $2, email = $3, email_key = $4,"
+                " password_hash = $5, roles = $6, disabled = $7, email_verified = $8, updated_at = $9"
+                " WHERE id = $10::uuid",
+                user.username,
+                user.username_key,
+                user.email,
+                user.email_key,
+                user.password_hash,
+                list(user.roles),
+                user.disabled,
+                user.email_verified,
+                user.updated_at,
+                user.id,
+            )
+        except asyncpg.UniqueViolationError as exc:
+            raise _unique_violation(exc) from None
+
+    async def delete(self, user_id: str) -> bool:
+        status = await self.conn.execute("DELETE FROM users WHERE id = $1::uuid", user_id)
+        return bool(status != "DELETE 0")
+
+    async def count_admins(self) -> int:
+        value = await self.conn.fetchval("SELECT count(*) FROM users WHERE NOT disabled AND roles @> ARRAY['admin']")
+        return int(value)
+
+    async def page(self, query: UserQuery) -> UserPage:
+        where: list[str] = []
+        args: list[object] = []
+
+        def arg(value: object) -> str:
+            args.append(value)
+            return f"${len(args)}"
+
+        if query.prefix:
+            lo, hi = arg(query.prefix), arg(query.prefix + _PREFIX_END)
+            where.append(
+                f"((username_key >= {lo} AND username_key < {hi}) OR (email_key >= {lo} AND email_key < {hi}))"
+            )
+        if query.role:
+            where.append(f"roles @> ARRAY[{arg(query.role)}::text]")
+        if query.sort == "username":
+            order = "username_key"
+            if query.after:
+                where.append(f"username_key > {arg(query.after[0])}")
+        else:
+            desc = query.sort == "-created_at"
+            order = "created_at DESC, id DESC" if desc else "created_at, id"
+            if query.after:
+                stamp = _EPOCH + timedelta(microseconds=int(query.after[0]))
+                where.append(f"(created_at, id) {'<' if desc else '>'} ({arg(stamp)}, {arg(query.after[1])}::uuid)")
+        sql = f"SELECT {_USER_COLUMNS} FROM users"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY {order} LIMIT {arg(query.limit + 1)}"
+        rows = await self.conn.fetch(sql, *args)
+        return UserPage([_user(r) for r in rows[: query.limit]], has_more=len(rows) > query.limit)
+
+
+class PostgresSessions:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def add(self, session: Session, first_token: RefreshToken) -> None:
+        await self.conn.execute(
+            "WITH s AS (INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip)"
+            " VALUES ($1,$2,$3,$4,$5,$6,$7))"
+            " INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at) VALUES ($8,$1,$9,$10)",
+            session.id,
+            session.user_id,
+            session.created_at,
+            session.last_used_at,
+            session.expires_at,
+            session.user_agent,
+            session.ip,
+            first_token.token_hash,
+            first_token.created_at,
+            first_token.expires_at,
+        )
+
+    async def get(self, session_id: str) -> Session | None:
+        row = await self.conn.fetchrow(f"SELECT {_SESSION_COLUMNS} FROM sessions s WHERE s.id = $1::uuid", session_id)
+        return None if row is None else _session(row)
+
+    async def get_with_user(self, session_id: str) -> tuple[Session, User] | None:
+        row = await self.conn.fetchrow(
+            f"SELECT {_SESSION_COLUMNS}, u.id, u.username, u.email, u.password_hash, u.roles, u.disabled,"
+            " u.email_verified, u.created_at, u.updated_at"
+            " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1::uuid",
+            session_id,
+        )
+        return None if row is None else (_session(row), _user(row, 8))
+
+    async def list_for_user(self, user_id: str, now: datetime) -> list[Session]:
+        rows = await self.conn.fetch(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions s WHERE s.user_id = $1::uuid AND s.ended_at IS NULL"
+            " AND s.expires_at > $2 ORDER BY s.created_at DESC",
+            user_id,
+            now,
+        )
+        return [_session(r) for r in rows]
+
+    async def lock_token(self, token_hash: bytes) -> RefreshToken | None:
+        row = await self.conn.fetchrow(
+            "SELECT token_hash, session_id, created_at, expires_at, rotated_at, successor_hash"
+            " FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
+            token_hash,
+        )
+        return None if row is None else _token(row)
+
+    async def get_token(self, token_hash: bytes) -> RefreshToken | None:
+        row = await self.conn.fetchrow(
+            "SELECT token_hash, session_id, created_at, expires_at, rotated_at, successor_hash"
+            " FROM refresh_tokens WHERE token_hash = $1",
+            token_hash,
+        )
+        return None if row is None else _token(row)
+
+    async def rotate(self, old: RefreshToken, new: RefreshToken, now: datetime) -> None:
+        await self.conn.execute(
+            "WITH r AS (UPDATE refresh_tokens SET rotated_at = $1, successor_hash = $2 WHERE token_hash = $3),"
+            " t AS (INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at)"
+            " VALUES ($2, $4, $5, $6))"
+            " UPDATE sessions SET last_used_at = $1 WHERE id = $4",
+            now,
+            new.token_hash,
+            old.token_hash,
+            new.session_id,
+            new.created_at,
+            new.expires_at,
+        )
+
+    async def end(self, session_id: str, now: datetime) -> bool:
+        status = await self.conn.execute(
+            "UPDATE sessions SET ended_at = $1 WHERE id = $2::uuid AND ended_at IS NULL", now, session_id
+        )
+        return bool(status != "UPDATE 0")
+
+    async def end_all_for_user(self, user_id: str, now: datetime, keep: str | None = None) -> int:
+        status = await self.conn.execute(
+            "UPDATE sessions SET ended_at = $1 WHERE user_id = $2::uuid AND ended_at IS NULL"
+            " AND id IS DISTINCT FROM $3::uuid",
+            now,
+            user_id,
+            keep,
+        )
+        return int(status.rsplit(" ", 1)[1])
+
+    async def delete_expired(self, now: datetime) -> int:
+        status = await self.conn.execute("DELETE FROM sessions WHERE expires_at <= $1 OR ended_at <= $1", now)
+        return int(status.rsplit(" ", 1)[1])
+
+
+class PostgresKeys:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def lock(self) -> None:
+        await self.conn.execute("SELECT pg_advisory_xact_lock($1)", _KEY_LOCK)
+
+    async def list(self) -> list[StoredKey]:
+        rows = await self.conn.fetch(
+            "SELECT kid, private_key, public_key, created_at, retired_at FROM signing_keys ORDER BY created_at"
+        )
+        return [StoredKey(kid=r[0], private_key=r[1], public_key=r[2], created_at=r[3], retired_at=r[4]) for r in rows]
+
+    async def add(self, key: StoredKey) -> None:
+        await self.conn.execute(
+            "INSERT INTO signing_keys (kid, private_key, public_key, created_at, retired_at) VALUES ($1,$2,$3,$4,$5)",
+            key.kid,
+            key.private_key,
+            key.public_key,
+            key.created_at,
+            key.retired_at,
+        )
+
+    async def retire(self, kid: str, at: datetime) -> None:
+        await self.conn.execute("UPDATE signing_keys SET retired_at = $1 WHERE kid = $2", at, kid)
+
+    async def get_secret(self, name: str) -> bytes | None:
+        value = await self.conn.fetchval("SELECT value FROM server_secrets WHERE name = $1", name)
+        return None if value is None else bytes(value)
+
+    async def add_secret(self, name: str, value: bytes, now: datetime) -> None:
+        await self.conn.execute(
+            "INSERT INTO server_secrets (name, value, created_at) VALUES ($1, $2, $3)", name, value, now
+        )
+
+
+class PostgresStores:
+    __slots__ = ("keys", "sessions", "users")
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.users = PostgresUsers(conn)
+        self.sessions = PostgresSessions(conn)
+        self.keys = PostgresKeys(conn)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    # Ids travel as strings through the domain; let PostgreSQL's uuid type do the parsing.
+    await conn.set_type_codec("uuid", encoder=str, decoder=str, schema="pg_catalog", format="text")
+
+
+class PostgresDatabase:
+    dialect = "postgres"
+
+    def __init__(self, url: str, *, replica_urls: tuple[str, ...] = (), pool_size: int = 10) -> None:
+        self.url = url
+        self.replica_urls = replica_urls
+        self.pool_size = pool_size
+        self._pool: asyncpg.Pool | None = None
+        self._replicas: list[asyncpg.Pool] = []
+        self._next_replica = itertools.count()
+
+    async def _create_pool(self, url: str) -> asyncpg.Pool:
+        return await asyncpg.create_pool(
+            url,
+            min_size=1,
+            max_size=self.pool_size,
+            init=_init_connection,
+            command_timeout=10,
+            max_inactive_connection_lifetime=300,
+        )
+
+    async def connect(self) -> None:
+        if self._pool is not None:
+            return
+        try:
+            self._pool = await self._create_pool(self.url)
+            self._replicas = [await self._create_pool(u) for u in self.replica_urls]
+        except _CONNECTION_ERRORS as exc:
+            raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
+
+    async def close(self) -> None:
+        for pool in [self._pool, *self._replicas]:
+            if pool is not None:
+                await pool.close()
+        self._pool = None
+        self._replicas = []
+
+    @asynccontextmanager
+    async def _connection(self, pool: asyncpg.Pool | None) -> AsyncIterator[asyncpg.Connection]:
+        assert pool is not None, "connect() first"
+        try:
+            async with pool.acquire(timeout=5) as conn:
+                yield conn
+        except _CONNECTION_ERRORS as exc:
+            raise DatabaseUnavailable() from exc
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[PostgresStores]:
+        async with self._connection(self._pool) as conn, conn.transaction():
+            yield PostgresStores(conn)
+
+    @asynccontextmanager
+    async def reader(self) -> AsyncIterator[PostgresStores]:
+        async with self._connection(self._pool) as conn:
+            yield PostgresStores(conn)
+
+    @asynccontextmanager
+    async def replica(self) -> AsyncIterator[PostgresStores]:
+        pool = self._replicas[next(self._next_replica) % len(self._replicas)] if self._replicas else self._pool
+        async with self._connection(pool) as conn:
+            yield PostgresStores(conn)
+
+    async def ping(self) -> None:
+        async with self._connection(self._pool) as conn:
+            await conn.fetchval("SELECT 1")
+
+    async def pending_migrations(self) -> list[str]:
+        async with self._connection(self._pool) as conn:
+            exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
+            done = {r[0] for r in await conn.fetch("SELECT version FROM schema_migrations")} if exists else set()
+        return [m.name for m in load_migrations(self.dialect) if m.version not in done]
+
+    async def migrate(self) -> list[str]:
+        applied: list[str] = []
+        async with self._connection(self._pool) as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = {r[0] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+            for migration in load_migrations(self.dialect):
+                if migration.version in done:
+                    continue
+                await conn.execute(migration.sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                    migration.version,
+                    migration.name,
+                )
+                applied.append(migration.name)
+        return applied
