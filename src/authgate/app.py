@@ -38,6 +38,10 @@ def build_router(settings: Settings) -> Router:
     r.add("POST", "/auth/refresh", auth.refresh)
     r.add("POST", "/auth/logout", auth.logout)
     r.add("GET", "/auth/me", auth.me)
+    r.add("GET", "/auth/sessions", auth.sessions)
+    r.add("DELETE", "/auth/sessions/{session_id}", auth.end_session)
+    r.add("POST", "/auth/logout-all", auth.logout_all)
+    r.add("POST", "/auth/password", auth.change_password)
     r.add("GET", "/.well-known/jwks.json", wellknown.jwks)
     r.add("GET", "/.well-known/openid-configuration", wellknown.openid_configuration)
     if settings.bench_endpoints:

@@ -33,6 +33,7 @@ from authgate.errors import (
     RefreshTokenReused,
     RegistrationClosed,
     SessionEnded,
+    SessionNotFound,
     ValidationFailed,
 )
 from authgate.storage.base import Database, SessionStore
@@ -54,6 +55,7 @@ class TokenPair(msgspec.Struct, frozen=True):
     refresh_token: str
     expires_in: int
     session_id: str
+    user_id: str
 
 
 class Principal(msgspec.Struct, frozen=True):
@@ -217,6 +219,48 @@ class AuthService:
             raise SessionEnded()
         return Principal(claims, user, session)
 
+    async def sessions(self, principal: Principal) -> list[Session]:
+        async with self.db.reader() as r:
+            return await r.sessions.list_for_user(principal.user.id, self.clock())
+
+    async def end_session(self, principal: Principal, session_id: str) -> None:
+        """End one of the caller's own sessions (SessionNotFound for anyone else's, or an unknown id)."""
+        if not is_id(session_id):
+            raise SessionNotFound()
+        async with self.db.transaction() as tx:
+            session = await tx.sessions.get(session_id)
+            if session is None or session.user_id != principal.user.id or not session.is_active(self.clock()):
+                raise SessionNotFound()
+            await tx.sessions.end(session_id, self.clock())
+
+    async def logout_all(self, principal: Principal, *, keep_current: bool = False) -> int:
+        keep = principal.session.id if keep_current else None
+        async with self.db.transaction() as tx:
+            return await tx.sessions.end_all_for_user(principal.user.id, self.clock(), keep=keep)
+
+    async def change_password(self, principal: Principal, current: str, new: str) -> None:
+        """Needs the current password; ends every other session of the user (ASVS 3.3.3)."""
+        user = principal.user
+        ok, _ = await self.pool.run(self.hasher.verify, user.password_hash, current)
+        if not ok:
+            raise ValidationFailed([FieldError("current_password", "is not your current password")])
+        errors: list[FieldError] = []
+        check_new_password(
+            new,
+            errors,
+            reject_common=self.policy.reject_common_passwords,
+            personal=(user.username, user.email),
+            field="new_password",
+        )
+        if errors:
+            raise ValidationFailed(errors)
+        user.password_hash = await self.pool.run(self.hasher.hash, new)
+        now = self.clock()
+        user.updated_at = now
+        async with self.db.transaction() as tx:
+            await tx.users.update(user)
+            await tx.sessions.end_all_for_user(user.id, now, keep=principal.session.id)
+
     # -- helpers -------------------------------------------------------------------------------------------
 
     def _refresh_record(self, token: str, session: Session, now: datetime) -> RefreshToken:
@@ -241,4 +285,4 @@ class AuthService:
             username=user.username,
             email_verified=user.email_verified,
         )
-        return TokenPair(access, refresh, self.policy.access_token_ttl, session.id)
+        return TokenPair(access, refresh, self.policy.access_token_ttl, session.id, user.id)

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from authgate.domain.passwords import PASSWORD_MAX
+from authgate.domain.sessions import Session
 from authgate.domain.users import EMAIL_MAX, USERNAME_PATTERN, User
 
 Username = Annotated[
@@ -83,6 +84,45 @@ class UserResponse(msgspec.Struct, kw_only=True):
             created_at=user.created_at,
             updated_at=user.updated_at,
         )
+
+
+class SessionResponse(msgspec.Struct, kw_only=True):
+    id: str
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    user_agent: str
+    ip: str
+    current: bool
+
+    @classmethod
+    def of(cls, session: Session, current_id: str) -> SessionResponse:
+        return cls(
+            id=session.id,
+            created_at=session.created_at,
+            last_used_at=session.last_used_at,
+            expires_at=session.expires_at,
+            user_agent=session.user_agent,
+            ip=session.ip,
+            current=session.id == current_id,
+        )
+
+
+class SessionList(msgspec.Struct):
+    items: list[SessionResponse]
+
+
+class LogoutAllRequest(msgspec.Struct, kw_only=True):
+    keep_current: bool = False
+
+
+class LogoutAllResponse(msgspec.Struct):
+    ended: int
+
+
+class ChangePasswordRequest(msgspec.Struct, kw_only=True):
+    current_password: Password
+    new_password: Password
 
 
 class Message(msgspec.Struct):

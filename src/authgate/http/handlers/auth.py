@@ -12,13 +12,26 @@ from authgate.http.bearer import authenticate
 from authgate.http.decoding import read_json
 from authgate.http.request import Request
 from authgate.http.responses import Response, empty, json_response
-from authgate.http.schemas import LoginRequest, RefreshRequest, RegisterRequest, TokenResponse, UserResponse
+from authgate.http.schemas import (
+    ChangePasswordRequest,
+    LoginRequest,
+    LogoutAllRequest,
+    LogoutAllResponse,
+    RefreshRequest,
+    RegisterRequest,
+    SessionList,
+    SessionResponse,
+    TokenResponse,
+    UserResponse,
+)
 
 security = logging.getLogger("authgate.security")
 
 _register = msgspec.json.Decoder(RegisterRequest)
 _login = msgspec.json.Decoder(LoginRequest)
 _refresh = msgspec.json.Decoder(RefreshRequest)
+_logout_all = msgspec.json.Decoder(LogoutAllRequest)
+_change_password = msgspec.json.Decoder(ChangePasswordRequest)
 
 
 def _tokens(pair: TokenPair) -> Response:
@@ -49,9 +62,11 @@ async def login(req: Request) -> Response:
             extra={"event": "login_failure", "client_ip": req.client_ip, "request_id": req.request_id},
         )
         raise
+    req.user_id = pair.user_id
     security.info(
         "login succeeded",
         extra={
+            "user_id": pair.user_id,
             "event": "login_success",
             "session_id": pair.session_id,
             "client_ip": req.client_ip,
@@ -92,3 +107,46 @@ async def logout(req: Request) -> Response:
 async def me(req: Request) -> Response:
     principal = await authenticate(req)
     return json_response(UserResponse.of(principal.user))
+
+
+async def sessions(req: Request) -> Response:
+    principal = await authenticate(req)
+    items = await req.services.auth.sessions(principal)
+    return json_response(SessionList([SessionResponse.of(s, principal.session.id) for s in items]))
+
+
+async def end_session(req: Request) -> Response:
+    principal = await authenticate(req)
+    await req.services.auth.end_session(principal, req.params["session_id"])
+    security.info(
+        "session ended",
+        extra={"event": "session_end", "user_id": principal.user.id, "request_id": req.request_id},
+    )
+    return empty(204)
+
+
+async def logout_all(req: Request) -> Response:
+    principal = await authenticate(req)
+    body = await read_json(req, _logout_all) if await _has_body(req) else LogoutAllRequest()
+    ended = await req.services.auth.logout_all(principal, keep_current=body.keep_current)
+    security.info(
+        "logout everywhere",
+        extra={"event": "logout_all", "user_id": principal.user.id, "ended": ended, "request_id": req.request_id},
+    )
+    return json_response(LogoutAllResponse(ended))
+
+
+async def change_password(req: Request) -> Response:
+    principal = await authenticate(req)
+    body = await read_json(req, _change_password)
+    await req.services.auth.change_password(principal, body.current_password, body.new_password)
+    security.info(
+        "password changed",
+        extra={"event": "password_change", "user_id": principal.user.id, "request_id": req.request_id},
+    )
+    return empty(204)
+
+
+async def _has_body(req: Request) -> bool:
+    length = req.headers.get("content-length")
+    return bool(req.headers.get("content-type")) or (length is not None and length != "0")
