@@ -1,0 +1,244 @@
+"""One contract suite, run against every store implementation (SQLite always; PostgreSQL when reachable)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from authgate.domain.ids import new_id
+from authgate.domain.keys import generate_key
+from authgate.domain.sessions import RefreshToken, Session, hash_refresh_token, new_refresh_token
+from authgate.domain.users import User
+from authgate.errors import EmailTaken, UsernameTaken
+from authgate.storage import open_database
+from authgate.storage.base import Database, UserQuery
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = open_database(database_url)
+    await database.connect()
+    await database.migrate()
+    yield database
+    await database.close()
+
+
+def make_user(name: str, *, created: datetime = NOW, roles: tuple[str, ...] = ("user",)) -> User:
+    return User(
+        id=new_id(),
+        username=name,
+        email=f"{name}@example.com",
+        password_hash="$argon2id$v=19$m=64,t=1,p=1$c2FsdHNhbHQ$aGFzaA",
+        roles=roles,
+        created_at=created,
+        updated_at=created,
+    )
+
+
+def make_session(user: User, *, now: datetime = NOW) -> tuple[Session, RefreshToken, str]:
+    session = Session(
+        id=new_id(),
+        user_id=user.id,
+        created_at=now,
+        last_used_at=now,
+        expires_at=now + timedelta(days=30),
+        user_agent="test/1.0",
+        ip="192.0.2.1",
+    )
+    token = new_refresh_token()
+    record = RefreshToken(
+        token_hash=hash_refresh_token(token), session_id=session.id, created_at=now, expires_at=now + timedelta(days=1)
+    )
+    return session, record, token
+
+
+async def test_migrations_are_idempotent(db: Database) -> None:
+    assert await db.migrate() == []
+    assert await db.pending_migrations() == []
+
+
+async def test_concurrent_migrations_apply_once(database_url: str) -> None:
+    dbs = [open_database(database_url) for _ in range(3)]
+    for d in dbs:
+        await d.connect()
+    try:
+        results = await asyncio.gather(*(d.migrate() for d in dbs))
+        assert sorted(len(r) for r in results) == [0, 0, 1]
+    finally:
+        for d in dbs:
+            await d.close()
+
+
+async def test_user_round_trip(db: Database) -> None:
+    user = make_user("alice", roles=("admin", "user"))
+    async with db.transaction() as tx:
+        await tx.users.add(user)
+    async with db.reader() as r:
+        loaded = await r.users.get(user.id)
+        by_name = await r.users.get_by_login("alice")
+        by_email = await r.users.get_by_login("alice@example.com")
+        missing = await r.users.get_by_login("nobody")
+    assert loaded == user
+    assert by_name == user and by_email == user and missing is None
+    assert loaded is not None and loaded.created_at == NOW  # microseconds and time zone survive
+
+
+async def test_unique_keys(db: Database) -> None:
+    async with db.transaction() as tx:
+        await tx.users.add(make_user("alice"))
+    clash = make_user("ALICE")
+    clash.email = "different@example.com"
+    with pytest.raises(UsernameTaken):
+        async with db.transaction() as tx:
+            await tx.users.add(clash)
+    other = make_user("bob")
+    other.email = "Alice@Example.com"
+    with pytest.raises(EmailTaken):
+        async with db.transaction() as tx:
+            await tx.users.add(other)
+
+
+async def test_failed_transaction_rolls_back(db: Database) -> None:
+    user = make_user("carol")
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as tx:
+            await tx.users.add(user)
+            raise RuntimeError("boom")
+    async with db.reader() as r:
+        assert await r.users.get(user.id) is None
+
+
+async def test_update_and_delete(db: Database) -> None:
+    user = make_user("dave")
+    async with db.transaction() as tx:
+        await tx.users.add(user)
+    user.disabled = True
+    user.roles = ("admin",)
+    user.email = "dave2@example.com"
+    async with db.transaction() as tx:
+        await tx.users.update(user)
+        assert await tx.users.count_admins() == 0  # disabled admins do not count
+    async with db.reader() as r:
+        assert await r.users.get(user.id) == user
+    async with db.transaction() as tx:
+        assert await tx.users.delete(user.id) is True
+        assert await tx.users.delete(user.id) is False
+
+
+async def test_sessions_and_rotation(db: Database) -> None:
+    user = make_user("erin")
+    session, first, _ = make_session(user)
+    async with db.transaction() as tx:
+        await tx.users.add(user)
+        await tx.sessions.add(session, first)
+    async with db.reader() as r:
+        found = await r.sessions.get_with_user(session.id)
+        assert found is not None
+        assert found[0] == session and found[1] == user
+        assert await r.sessions.get_token(first.token_hash) == first
+    later = NOW + timedelta(minutes=5)
+    second = RefreshToken(
+        token_hash=hash_refresh_token(new_refresh_token()),
+        session_id=session.id,
+        created_at=later,
+        expires_at=later + timedelta(days=1),
+    )
+    async with db.transaction() as tx:
+        locked = await tx.sessions.lock_token(first.token_hash)
+        assert locked == first
+        await tx.sessions.rotate(first, second, later)
+    async with db.reader() as r:
+        rotated = await r.sessions.get_token(first.token_hash)
+        assert rotated is not None and rotated.rotated_at == later and rotated.successor_hash == second.token_hash
+        assert await r.sessions.get_token(second.token_hash) == second
+        touched = await r.sessions.get(session.id)
+        assert touched is not None and touched.last_used_at == later
+
+
+async def test_end_sessions(db: Database) -> None:
+    user = make_user("frank")
+    sessions = [make_session(user, now=NOW + timedelta(seconds=i)) for i in range(3)]
+    async with db.transaction() as tx:
+        await tx.users.add(user)
+        for s, t, _ in sessions:
+            await tx.sessions.add(s, t)
+    async with db.reader() as r:
+        listed = await r.sessions.list_for_user(user.id, NOW)
+    assert [s.id for s in listed] == [s.id for s, _, _ in reversed(sessions)]  # newest first
+    async with db.transaction() as tx:
+        assert await tx.sessions.end(sessions[0][0].id, NOW) is True
+        assert await tx.sessions.end(sessions[0][0].id, NOW) is False
+        assert await tx.sessions.end_all_for_user(user.id, NOW, keep=sessions[2][0].id) == 1
+    async with db.reader() as r:
+        assert [s.id for s in await r.sessions.list_for_user(user.id, NOW)] == [sessions[2][0].id]
+    async with db.transaction() as tx:
+        assert await tx.sessions.delete_expired(NOW + timedelta(days=31)) == 3
+    async with db.reader() as r:
+        assert await r.sessions.get(sessions[2][0].id) is None
+        assert await r.sessions.get_token(sessions[2][1].token_hash) is None
+
+
+async def test_deleting_a_user_deletes_their_sessions(db: Database) -> None:
+    user = make_user("gina")
+    session, token, _ = make_session(user)
+    async with db.transaction() as tx:
+        await tx.users.add(user)
+        await tx.sessions.add(session, token)
+        await tx.users.delete(user.id)
+    async with db.reader() as r:
+        assert await r.sessions.get(session.id) is None
+        assert await r.sessions.get_token(token.token_hash) is None
+
+
+async def test_keys_and_secrets(db: Database) -> None:
+    key = generate_key(NOW, None)
+    async with db.transaction() as tx:
+        await tx.keys.lock()
+        await tx.keys.add(key)
+        await tx.keys.add_secret("s", b"\x00\x01secret", NOW)
+    async with db.reader() as r:
+        assert await r.keys.list() == [key]
+        assert await r.keys.get_secret("s") == b"\x00\x01secret"
+        assert await r.keys.get_secret("missing") is None
+    async with db.transaction() as tx:
+        await tx.keys.retire(key.kid, NOW)
+    async with db.reader() as r:
+        assert (await r.keys.list())[0].retired_at == NOW
+
+
+async def test_keyset_pages_walk_every_user_once(db: Database) -> None:
+    users = [make_user(f"user{i:03d}", created=NOW + timedelta(seconds=i % 7)) for i in range(45)]
+    users[3].roles = ("admin", "user")
+    async with db.transaction() as tx:
+        for u in users:
+            await tx.users.add(u)
+
+    async def walk(sort: str, **filters: str) -> list[str]:
+        seen: list[str] = []
+        after = None
+        while True:
+            async with db.reader() as r:
+                page = await r.users.page(UserQuery(limit=10, sort=sort, after=after, **filters))  # type: ignore[arg-type]
+            seen += [u.id for u in page.users]
+            if not page.has_more:
+                return seen
+            last = page.users[-1]
+            key = (
+                last.username_key
+                if sort == "username"
+                else str((last.created_at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1))
+            )
+            after = (key, last.id)
+
+    by_created = sorted(users, key=lambda u: (u.created_at, u.id))
+    assert await walk("created_at") == [u.id for u in by_created]
+    assert await walk("-created_at") == [u.id for u in reversed(by_created)]
+    assert await walk("username") == [u.id for u in sorted(users, key=lambda u: u.username_key)]
+    assert await walk("username", prefix="user01") == [u.id for u in users[10:20]]
+    assert await walk("created_at", role="admin") == [users[3].id]
+    assert await walk("created_at", prefix="user044@") == [users[44].id]

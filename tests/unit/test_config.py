@@ -1,0 +1,63 @@
+"""Settings: typed, validated at start, errors naming the setting and the value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from authgate.config import ConfigError, load_settings
+
+
+def test_defaults() -> None:
+    settings = load_settings({})
+    assert settings.database_url == "sqlite:///./authgate.db"
+    assert (settings.host, settings.port) == ("127.0.0.1", 8080)
+    assert settings.password_hash_memory_kib == 19456 and settings.password_hash_time_cost == 2
+
+
+def test_environment_is_typed() -> None:
+    settings = load_settings(
+        {"AUTHGATE_PORT": "9000", "AUTHGATE_ACCESS_LOG": "false", "AUTHGATE_TRUSTED_PROXIES": "10.0.0.0/8, ::1"}
+    )
+    assert settings.port == 9000 and settings.access_log is False
+    assert settings.trusted_proxies == ("10.0.0.0/8", "::1")
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({"AUTHGATE_PORT": "eighty"}, ["AUTHGATE_PORT", "eighty"]),
+        ({"AUTHGATE_PORT": "70000"}, ["AUTHGATE_PORT", "70000"]),
+        ({"AUTHGATE_WORKERS": "-1"}, ["AUTHGATE_WORKERS"]),
+        ({"AUTHGATE_ACCESS_LOG": "perhaps"}, ["AUTHGATE_ACCESS_LOG", "perhaps"]),
+        ({"AUTHGATE_LOG_FORMAT": "xml"}, ["AUTHGATE_LOG_FORMAT", "xml"]),
+        ({"AUTHGATE_DATABASE_URL": "mysql://db"}, ["AUTHGATE_DATABASE_URL", "mysql://db"]),
+        ({"AUTHGATE_ROLES": "user,editor"}, ["AUTHGATE_ROLES"]),
+        ({"AUTHGATE_DEFAULT_ROLES": "boss"}, ["AUTHGATE_DEFAULT_ROLES", "boss"]),
+        ({"AUTHGATE_TRUSTED_PROXIES": "not-an-ip"}, ["AUTHGATE_TRUSTED_PROXIES", "not-an-ip"]),
+        ({"AUTHGATE_KEY_ENCRYPTION_KEY": "c2hvcnQ"}, ["AUTHGATE_KEY_ENCRYPTION_KEY"]),
+        ({"AUTHGATE_ISSUER": "ftp://x"}, ["AUTHGATE_ISSUER", "ftp://x"]),
+    ],
+)
+def test_bad_values_name_the_setting(env: dict[str, str], names: list[str]) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(env)
+    for name in names:
+        assert name in str(info.value)
+
+
+def test_toml_file_and_env_override(tmp_path: Path) -> None:
+    path = tmp_path / "authgate.toml"
+    path.write_text('port = 9100\nissuer = "https://id.example"\nroles = ["admin", "user", "editor"]\n')
+    settings = load_settings({"AUTHGATE_CONFIG": str(path), "AUTHGATE_PORT": "9200"})
+    assert settings.port == 9200 and settings.issuer == "https://id.example"
+    assert settings.roles == ("admin", "user", "editor")
+    path.write_text("colour = 'blue'\n")
+    with pytest.raises(ConfigError, match="colour"):
+        load_settings({"AUTHGATE_CONFIG": str(path)})
+    path.write_text("port = [\n")
+    with pytest.raises(ConfigError, match="TOML"):
+        load_settings({"AUTHGATE_CONFIG": str(path)})
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_settings({"AUTHGATE_CONFIG": str(tmp_path / "missing.toml")})

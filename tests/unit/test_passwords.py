@@ -1,0 +1,71 @@
+"""Password policy, hashing, rehash-on-login, and the bounded hash pool."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from authgate.domain.passwords import HashParameters, HashPool, PasswordHasher, check_new_password
+from authgate.errors import FieldError, Overloaded
+
+FAST = HashParameters(memory_kib=64, time_cost=1, parallelism=1)
+
+
+def errors_for(password: str, **kwargs: object) -> list[str]:
+    errors: list[FieldError] = []
+    check_new_password(password, errors, **kwargs)  # type: ignore[arg-type]
+    return [e.message for e in errors]
+
+
+def test_policy() -> None:
+    assert errors_for("a-decent-passphrase") == []
+    assert errors_for("short") == ["must be at least 8 characters"]
+    assert errors_for("x" * 1025) == ["must be at most 1024 characters"]
+    assert errors_for("x" * 1024) == []
+    assert errors_for("password") and errors_for("Password") and errors_for("qwerty123")
+    assert errors_for("password", reject_common=False) == []
+    assert errors_for("alice-the-user", personal=("Alice-The-User",))
+    fullwidth_password = "\uff50\uff41\uff53\uff53\uff57\uff4f\uff52\uff44"
+    assert errors_for(fullwidth_password)  # NFKC turns it into "password"
+
+
+def test_hash_is_self_describing_and_verifies() -> None:
+    hasher = PasswordHasher(FAST)
+    encoded = hasher.hash("correct horse")
+    assert encoded.startswith("$argon2id$v=19$m=64,t=1,p=1$")
+    assert hasher.verify(encoded, "correct horse") == (True, False)
+    assert hasher.verify(encoded, "wrong horse") == (False, False)
+    # NFKC: the same password typed in a different Unicode form still matches.
+    encoded = hasher.hash("\ufb01sh-and-chips")  # the fi ligature
+    assert hasher.verify(encoded, "fish-and-chips")[0]
+
+
+def test_old_parameters_verify_and_ask_for_a_rehash() -> None:
+    old = PasswordHasher(FAST).hash("correct horse")
+    stronger = PasswordHasher(HashParameters(memory_kib=128, time_cost=2, parallelism=1))
+    assert stronger.verify(old, "correct horse") == (True, True)
+
+
+@pytest.mark.parametrize("stored", ["", "plain", "$argon2id$garbage", "$2b$04$short", "pbkdf2:sha256:1$x$y"])
+def test_malformed_stored_hash_never_matches(stored: str) -> None:
+    assert PasswordHasher(FAST).verify(stored, "anything")[0] is False
+
+
+async def test_pool_refuses_beyond_capacity_at_once() -> None:
+    pool = HashPool(threads=1, queue_size=1)
+    gate = threading.Event()
+    try:
+        first = asyncio.ensure_future(pool.run(gate.wait, 5))
+        second = asyncio.ensure_future(pool.run(gate.wait, 5))
+        await asyncio.sleep(0.05)
+        assert pool.pending == 2 and pool.queued == 1
+        with pytest.raises(Overloaded):
+            await pool.run(gate.wait, 5)
+        gate.set()
+        assert await first and await second
+        assert pool.pending == 0
+    finally:
+        gate.set()
+        pool.close()
