@@ -18,7 +18,7 @@ def authgate() -> Iterator[FakeAuthgate]:
     server = Server(fake)
     fake.url = f"http://127.0.0.1:{server.server_port}"
     fake.issuer = fake.url
-    thread = threading.Thread(target=server.serve_forever, name="fake-authgate", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="fake-authgate", daemon=True)
     thread.start()
     try:
         yield fake

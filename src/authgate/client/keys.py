@@ -114,6 +114,10 @@ class KeySet:
         attempted = self._attempted_at
         return attempted is None or self._monotonic() - attempted >= self._refresh_interval
 
+    def worth_refreshing(self) -> bool:
+        """True if `refresh(kid)` could bring a new key: a fetch is allowed now, or one is under way."""
+        return self._lock.locked() or self.may_refresh()
+
     def refresh(self, kid: str | None = None) -> bool:
         """Fetch the keys unless the rate limit forbids it (blocking I/O).
 

@@ -114,8 +114,9 @@ class TokenVerifier:
         try:
             claims = self._check(token)
         except UnknownKey as exc:
-            found = self.keys.may_refresh() and (yield partial(self.keys.refresh, exc.kid))
-            if not found:
+            if self.keys.worth_refreshing():
+                yield partial(self.keys.refresh, exc.kid)
+            if exc.kid not in self.keys.snapshot():
                 if not self.keys.loaded:
                     raise AuthgateUnavailable("the issuer's keys could not be fetched yet") from None
                 raise
