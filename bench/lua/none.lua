@@ -1,0 +1,1 @@
+-- a plain GET of the URL
