@@ -42,6 +42,7 @@ def build_router(settings: Settings) -> Router:
     r.add("DELETE", "/auth/sessions/{session_id}", auth.end_session)
     r.add("POST", "/auth/logout-all", auth.logout_all)
     r.add("POST", "/auth/password", auth.change_password)
+    r.add("POST", "/auth/introspect", auth.introspect)
     r.add("GET", "/.well-known/jwks.json", wellknown.jwks)
     r.add("GET", "/.well-known/openid-configuration", wellknown.openid_configuration)
     if settings.bench_endpoints:

@@ -193,7 +193,7 @@ class PayloadTooLarge(AuthgateError):
 
 class UnsupportedMediaType(AuthgateError):
     code = "unsupported_media_type"
-    title = "The request body must be application/json"
+    title = "Unsupported media type"
 
 
 class ValidationFailed(AuthgateError):

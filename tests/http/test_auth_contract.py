@@ -241,3 +241,17 @@ async def test_parallel_registrations_of_one_name_give_one_201(client: httpx.Asy
 
     statuses = await asyncio.gather(*(attempt(i) for i in range(20)))
     assert sorted(statuses) == [201] + [409] * 19
+
+
+async def test_introspection(client: httpx.AsyncClient) -> None:
+    await register(client, "alice")
+    tokens = await login(client, "alice")
+    form = {"token": tokens["access_token"]}
+    active = (await client.post("/auth/introspect", data=form)).json()
+    assert active["active"] is True and active["username"] == "alice" and active["token_type"] == "access_token"
+    assert (await client.post("/auth/introspect", data={"token": "garbage"})).json() == {"active": False}
+    assert (await client.post("/auth/introspect", data={"token": ""})).json() == {"active": False}
+    await client.post("/auth/logout", headers=bearer(tokens["access_token"]))
+    assert (await client.post("/auth/introspect", data=form)).json() == {"active": False}
+    wrong_type = await client.post("/auth/introspect", json=form)
+    assert wrong_type.status_code == 415

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import re
 from typing import TypeVar
+from urllib.parse import parse_qsl
 
 import msgspec
 
-from authgate.errors import FieldError, MalformedBody, UnsupportedMediaType, ValidationFailed
+from authgate.errors import BadRequest, FieldError, MalformedBody, UnsupportedMediaType, ValidationFailed
 from authgate.http.request import Request
 
 T = TypeVar("T")
+
+FORM = "application/x-www-form-urlencoded"
 
 _AT_PATH = re.compile(r"^(?P<message>.*?) - at `\$\.?(?P<path>[^`]*)`$")
 _MISSING = re.compile(r"^Object missing required field `(?P<field>[^`]+)`$")
@@ -25,7 +28,7 @@ def is_json(content_type: str | None) -> bool:
 
 async def read_json(req: Request, decoder: msgspec.json.Decoder[T]) -> T:
     if not is_json(req.headers.get("content-type")):
-        raise UnsupportedMediaType()
+        raise UnsupportedMediaType("The request body must be application/json")
     body = await req.body()
     try:
         return decoder.decode(body)
@@ -35,6 +38,28 @@ async def read_json(req: Request, decoder: msgspec.json.Decoder[T]) -> T:
         raise MalformedBody("The request body is not valid JSON (UTF-8)") from None
     except RecursionError:
         raise MalformedBody("The request body is nested too deeply") from None
+
+
+def is_form(content_type: str | None) -> bool:
+    if not content_type:
+        return False
+    return content_type.split(";", 1)[0].strip().lower() == FORM
+
+
+async def read_form(req: Request, max_fields: int = 32) -> dict[str, str]:
+    """An `application/x-www-form-urlencoded` body as a dict (first value wins); 415 for anything else."""
+    if not is_form(req.headers.get("content-type")):
+        raise UnsupportedMediaType("The request body must be application/x-www-form-urlencoded")
+    body = await req.body()
+    try:
+        text = body.decode("utf-8")
+        pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=max_fields, strict_parsing=False)
+    except (UnicodeDecodeError, ValueError):
+        raise BadRequest("The form body is not valid") from None
+    form: dict[str, str] = {}
+    for key, value in pairs:
+        form.setdefault(key, value)
+    return form
 
 
 def field_error(message: str) -> FieldError:

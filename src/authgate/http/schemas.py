@@ -125,6 +125,23 @@ class ChangePasswordRequest(msgspec.Struct, kw_only=True):
     new_password: Password
 
 
+class IntrospectionResponse(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """RFC 7662: `active` alone when the token is not (or no longer) valid."""
+
+    active: bool
+    sub: str | None = None
+    sid: str | None = None
+    username: str | None = None
+    roles: list[str] | None = None
+    exp: int | None = None
+    iat: int | None = None
+    nbf: int | None = None
+    iss: str | None = None
+    aud: str | None = None
+    jti: str | None = None
+    token_type: str | None = None
+
+
 class Message(msgspec.Struct):
     message: str
 

@@ -7,13 +7,14 @@ import logging
 import msgspec
 
 from authgate.domain.auth import ClientInfo, TokenPair
-from authgate.errors import InvalidCredentials, RefreshTokenReused
+from authgate.errors import InvalidCredentials, RefreshTokenReused, Unauthorized
 from authgate.http.bearer import authenticate
-from authgate.http.decoding import read_json
+from authgate.http.decoding import read_form, read_json
 from authgate.http.request import Request
 from authgate.http.responses import Response, empty, json_response
 from authgate.http.schemas import (
     ChangePasswordRequest,
+    IntrospectionResponse,
     LoginRequest,
     LogoutAllRequest,
     LogoutAllResponse,
@@ -150,3 +151,34 @@ async def change_password(req: Request) -> Response:
 async def _has_body(req: Request) -> bool:
     length = req.headers.get("content-length")
     return bool(req.headers.get("content-type")) or (length is not None and length != "0")
+
+
+_INACTIVE = IntrospectionResponse(active=False)
+
+
+async def introspect(req: Request) -> Response:
+    """RFC 7662 token introspection, for services that must see a logout at once rather than at expiry.
+
+    It tells only the holder of a token about that token, so it needs no client authentication."""
+    token = (await read_form(req)).get("token", "")
+    try:
+        principal = await req.services.auth.authenticate(token)
+    except Unauthorized:
+        return json_response(_INACTIVE)
+    c = principal.claims
+    return json_response(
+        IntrospectionResponse(
+            active=True,
+            sub=c.sub,
+            sid=c.sid,
+            username=principal.user.username,
+            roles=list(principal.user.roles),
+            exp=c.exp,
+            iat=c.iat,
+            nbf=c.nbf,
+            iss=c.iss,
+            aud=c.aud,
+            jti=c.jti,
+            token_type="access_token",  # noqa: S106 (a token type name, RFC 7662)
+        )
+    )
