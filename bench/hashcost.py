@@ -1,0 +1,39 @@
+"""The cost of one argon2id hash on this machine, with authgate's parameters: what bounds logins per core.
+
+A login verifies one password, so no server can log in more than cores / (time of one hash) users per
+second. Measured here for both implementations in the comparison: argon2-cffi (libargon2, C, what authgate
+uses) and golang.org/x/crypto/argon2 (what the Gin reference uses).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+from argon2 import low_level
+
+MEMORY_KIB, TIME_COST, PARALLELISM = 19456, 2, 1
+KEYCLOAK_LOGINS_PER_VCPU = 15
+KEYCLOAK_SOURCE = "https://www.keycloak.org/high-availability/concepts-memory-and-cpu-sizing"
+
+
+def argon2_cffi_ms(samples: int) -> float:
+    times = []
+    for i in range(samples):
+        started = time.perf_counter()
+        low_level.hash_secret_raw(
+            b"Bench-Password-7f3a", i.to_bytes(16, "big"), time_cost=TIME_COST, memory_cost=MEMORY_KIB,
+            parallelism=PARALLELISM, hash_len=32, type=low_level.Type.ID,
+        )
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
+def go_ms(gin_real: Path, samples: int) -> float:
+    result = subprocess.run(
+        [str(gin_real), "-n", str(samples), "hash-cost"], capture_output=True, text=True, check=True
+    )
+    return float(json.loads(result.stdout)["median_ms"])

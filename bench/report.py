@@ -1,0 +1,420 @@
+"""Turns the raw measurements of a run into medians, ratios to Gin in the same round, a Markdown report and
+one PNG chart per scenario.
+
+Every figure is the median over the rounds of that placement; a ratio is the median of the per-round ratios
+(the server and its Gin baseline measured in the same round). Socket errors, timeouts and non-2xx answers are
+shown beside every throughput, because a server can look fast by not answering.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+Row = dict[str, Any]
+SEED_CLAIMS = {
+    "ping": "Seed's claim (not measured here): Gin /ping 42,310 req/s at 23.6 ms average, 1000 connections; "
+    "Flask (gunicorn+gevent) 11,200 req/s at 89 ms vs Gin 78,500 req/s at 12 ms (\"same logic\").",
+    "login-fake": "Seed's claim (not measured here): Flask (gunicorn+gevent) 11,200 req/s at 89 ms average, "
+    "Gin 78,500 req/s at 12 ms, 1000 connections, 4-core machine.",
+    "io-ramp": "Seed's claim (not measured here, locust, Flask): 500 users 48 ms 100%; 1000: 136 ms 98.7%; "
+    "2000: 420 ms 89.2%; 3000: 1100+ ms 63.5%.",
+    "startup": "Seed's claim (not measured here): Flask 89 ms / 28 MB, Gin 12 ms / 6.5 MB.",
+}
+
+
+def median(values: Iterable[float]) -> float | None:
+    data = [v for v in values if v is not None]
+    return statistics.median(data) if data else None
+
+
+class Run:
+    """A results document (as written to JSON) with the look-ups the report needs."""
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        self.doc = doc
+        self.labels: dict[str, str] = doc["targets"]
+        self.placements: dict[str, dict[str, Any]] = doc["placements"]
+        self.groups: dict[tuple[str, str, str, str], dict[int, dict[str, Any]]] = defaultdict(dict)
+        for m in doc["measurements"]:
+            self.groups[(m["placement"], m["scenario"], m["step"], m["target"])][m["round"]] = m["wrk"]
+
+    def rounds(self, placement: str, scenario: str, step: str, target: str) -> dict[int, dict[str, Any]]:
+        return self.groups.get((placement, scenario, step, target), {})
+
+    def targets_in(self, placement: str, scenario: str, step: str) -> list[str]:
+        present = {t for (p, s, st, t) in self.groups if (p, s, st) == (placement, scenario, step)}
+        return [t for t in self.labels if t in present]
+
+    def steps(self, scenario: str) -> list[str]:
+        steps = {st for (_, s, st, _) in self.groups if s == scenario}
+        return sorted(steps, key=lambda s: (not s.isdigit(), int(s) if s.isdigit() else 0, s))
+
+    def stat(self, placement: str, scenario: str, step: str, target: str, get: Callable[[dict[str, Any]], Any]) -> Any:
+        return median(get(w) for w in self.rounds(placement, scenario, step, target).values())
+
+    def ratio(
+        self, placement: str, scenario: str, step: str, target: str, baseline: str,
+        get: Callable[[dict[str, Any]], Any],
+    ) -> float | None:
+        mine, base = self.rounds(placement, scenario, step, target), self.rounds(placement, scenario, step, baseline)
+        values = []
+        for round_no, w in mine.items():
+            if round_no in base and get(base[round_no]):
+                values.append(get(w) / get(base[round_no]))
+        return median(values)
+
+
+def ok_rps(w: dict[str, Any]) -> float:
+    return float(w["ok_rps"])
+
+
+def lat(key: str) -> Callable[[dict[str, Any]], float | None]:
+    return lambda w: w["latency_us"][key] / 1000 if w.get("latency_us") else None
+
+
+def err(key: str) -> Callable[[dict[str, Any]], int]:
+    return lambda w: w["errors"][key]
+
+
+def socket_errors(w: dict[str, Any]) -> int:
+    return sum(w["errors"][k] for k in ("connect", "read", "write"))
+
+
+# -- formatting ------------------------------------------------------------------------------------------------
+
+
+def f_num(v: float | None, digits: int = 0) -> str:
+    return "-" if v is None else f"{v:,.{digits}f}"
+
+
+def f_ratio(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}x"
+
+
+def f_pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.1f}%"
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+# -- tables per kind ---------------------------------------------------------------------------------------------
+
+
+def throughput_table(run: Run, sc: dict[str, Any]) -> str:
+    key, baselines = sc["key"], sc["baselines"]
+    header = ["Server", "Placement", "conns", "ok req/s", *[f"x {b}" for b in baselines], "p50 ms", "p99 ms",
+              "max ms", "completed", "timeouts", "socket errors", "non-2xx"]
+    rows = []
+    for placement in run.placements:
+        for target in run.targets_in(placement, key, ""):
+            s = partial(run.stat, placement, key, "", target)
+            rows.append([
+                run.labels[target], placement, f_num(s(lambda w: w["connections"])), f_num(s(ok_rps)),
+                *[f_ratio(run.ratio(placement, key, "", target, b, ok_rps)) for b in baselines],
+                f_num(s(lat("p50")), 1), f_num(s(lat("p99")), 1), f_num(s(lat("max")), 0),
+                f_num(s(lambda w: w["requests"])), f_num(s(err("timeout"))), f_num(s(socket_errors)),
+                f_num(s(err("status"))),
+            ])
+    return table(header, rows)
+
+
+def login_table(run: Run, sc: dict[str, Any]) -> str:
+    key = sc["key"]
+    hash_ms = run.doc["hash_cost"]
+    header = ["Server", "Placement", "conns", "logins/s", "per core", "hash limit / core", "% of limit",
+              "x Keycloak 15/s/vCPU", "x gin-real", "p50 ms", "p99 ms", "non-2xx", "socket errors + timeouts"]
+    rows = []
+    for placement, meta in run.placements.items():
+        cores = meta["cores"]
+        for target in run.targets_in(placement, key, ""):
+            s = partial(run.stat, placement, key, "", target)
+            per_core = (s(ok_rps) or 0) / cores
+            impl = "go_x_crypto_ms" if target.startswith("gin") else "argon2_cffi_ms"
+            limit = 1000 / hash_ms[impl] if hash_ms.get(impl) else None
+            rows.append([
+                run.labels[target], placement, f_num(s(lambda w: w["connections"])), f_num(s(ok_rps), 1),
+                f_num(per_core, 1), f_num(limit, 1) + f" ({impl.split('_ms')[0]})" if limit else "-",
+                f_pct(per_core / limit if limit else None), f_ratio(per_core / 15),
+                f_ratio(run.ratio(placement, key, "", target, "gin-real", ok_rps)),
+                f_num(s(lat("p50")), 0), f_num(s(lat("p99")), 0), f_num(s(err("status"))),
+                f_num(s(lambda w: socket_errors(w) + w["errors"]["timeout"])),
+            ])
+    return table(header, rows)
+
+
+def ramp_table(run: Run, sc: dict[str, Any]) -> str:
+    key, baselines = sc["key"], sc["baselines"]
+    header = ["Server", "Placement", "conns", "ok req/s", *[f"x {b}" for b in baselines], "success", "mean ms",
+              "p99 ms", "completed", "timeouts", "socket errors", "non-2xx"]
+    rows = []
+    for placement in run.placements:
+        targets = {t for step in run.steps(key) for t in run.targets_in(placement, key, step)}
+        for target in [t for t in run.labels if t in targets]:
+            for step in run.steps(key):
+                s = partial(run.stat, placement, key, step, target)
+                if not run.rounds(placement, key, step, target):
+                    continue
+                rows.append([
+                    run.labels[target], placement, step, f_num(s(ok_rps)),
+                    *[f_ratio(run.ratio(placement, key, step, target, b, ok_rps)) for b in baselines],
+                    f_pct(s(lambda w: w["success_rate"])), f_num(s(lat("mean")), 1), f_num(s(lat("p99")), 1),
+                    f_num(s(lambda w: w["requests"])), f_num(s(err("timeout"))), f_num(s(socket_errors)),
+                    f_num(s(err("status"))),
+                ])
+    return table(header, rows)
+
+
+def storm_table(run: Run, sc: dict[str, Any]) -> str:
+    key = sc["key"]
+    header = ["Server", "Placement", "/ping p50 ms idle", "p99 idle", "p50 in storm", "p99 in storm",
+              "p99 storm/idle", "x gin-real p99", "storm logins/s", "storm non-2xx", "storm timeouts"]
+    rows = []
+    for placement in run.placements:
+        for target in run.targets_in(placement, key, "storm"):
+            def s(step: str, get: Callable[[dict[str, Any]], Any], where: tuple[str, str] = (placement, target)) -> Any:
+                return run.stat(where[0], key, step, where[1], get)
+
+            idle99, storm99 = s("idle", lat("p99")), s("storm", lat("p99"))
+            rows.append([
+                run.labels[target], placement, f_num(s("idle", lat("p50")), 2), f_num(idle99, 2),
+                f_num(s("storm", lat("p50")), 2), f_num(storm99, 2),
+                f_ratio(storm99 / idle99 if idle99 and storm99 is not None else None),
+                f_ratio(run.ratio(placement, key, "storm", target, "gin-real", lat("p99"))),
+                f_num(s("logins", ok_rps), 1), f_num(s("logins", err("status"))), f_num(s("logins", err("timeout"))),
+            ])
+    return table(header, rows)
+
+
+def startup_rows(run: Run) -> dict[tuple[str, str], dict[str, float | None]]:
+    starts: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for s in run.doc["starts"]:
+        starts[(s["placement"], s["target"])].append(s)
+    out = {}
+    for k, items in starts.items():
+        after = [i["after_load"] for i in items if "after_load" in i]
+        out[k] = {
+            "startup_ms": median(i["startup_ms"] for i in items),
+            "idle_pss": median(i["idle"]["pss_kib"] / 1024 for i in items),
+            "idle_rss": median(i["idle"]["rss_kib"] / 1024 for i in items),
+            "after_pss": median(a["pss_kib"] / 1024 for a in after),
+            "after_rss": median(a["rss_kib"] / 1024 for a in after),
+            "processes": median(i["idle"]["processes"] for i in items),
+        }
+    return out
+
+
+def startup_table(run: Run) -> str:
+    header = ["Server", "Placement", "start ms (exec → first 200)", "idle PSS MiB", "idle RSS MiB",
+              "after load PSS MiB", "after load RSS MiB", "processes"]
+    data = startup_rows(run)
+    rows = []
+    for placement in run.placements:
+        for target in run.labels:
+            d = data.get((placement, target))
+            if d is None:
+                continue
+            rows.append([run.labels[target], placement, f_num(d["startup_ms"], 0), f_num(d["idle_pss"], 1),
+                         f_num(d["idle_rss"], 1), f_num(d["after_pss"], 1), f_num(d["after_rss"], 1),
+                         f_num(d["processes"])])
+    return table(header, rows)
+
+
+# -- charts ----------------------------------------------------------------------------------------------------
+
+COLORS = {"pinned": "#4C72B0", "machine": "#DD8452"}
+
+
+def _bars(run: Run, key: str, step: str, get: Callable[[dict[str, Any]], Any], xlabel: str, path: Path,
+          title: str) -> None:
+    targets = [t for t in run.labels if any(run.rounds(p, key, step, t) for p in run.placements)]
+    if not targets:
+        return
+    fig, ax = plt.subplots(figsize=(9, 0.6 + 0.55 * len(targets) * len(run.placements)))
+    height = 0.8 / len(run.placements)
+    for i, placement in enumerate(run.placements):
+        for j, target in enumerate(targets):
+            values = [get(w) for w in run.rounds(placement, key, step, target).values()]
+            values = [v for v in values if v is not None]
+            if not values:
+                continue
+            mid = statistics.median(values)
+            y = j + i * height
+            ax.barh(y, mid, height, color=COLORS.get(placement, "grey"),
+                    xerr=[[mid - min(values)], [max(values) - mid]], capsize=2,
+                    label=placement if j == 0 else None)
+            ax.text(mid, y, f" {mid:,.0f}" if mid >= 10 else f" {mid:,.2f}", va="center", fontsize=8)
+    ax.set_yticks([j + height * (len(run.placements) - 1) / 2 for j in range(len(targets))])
+    ax.set_yticklabels([run.labels[t] for t in targets], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel + " (median of rounds; whiskers: min-max)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _ramp_chart(run: Run, key: str, path: Path, title: str) -> None:
+    fig, (a1, a2, a3) = plt.subplots(1, 3, figsize=(14, 4.2))
+    styles = {"pinned": "-", "machine": "--"}
+    colors = {t: plt.get_cmap("tab10")(i) for i, t in enumerate(run.labels)}
+    all_steps: set[int] = set()
+    for placement in run.placements:
+        for target in run.labels:
+            steps = [st for st in run.steps(key) if run.rounds(placement, key, st, target)]
+            if not steps:
+                continue
+            xs = [int(st) for st in steps]
+            all_steps.update(xs)
+            style = {"linestyle": styles.get(placement, ":"), "marker": "o", "color": colors[target]}
+            a1.plot(xs, [100 * run.stat(placement, key, st, target, lambda w: w["success_rate"]) for st in steps],
+                    label=f"{run.labels[target]} ({placement})", **style)
+            a2.plot(xs, [run.stat(placement, key, st, target, ok_rps) for st in steps], **style)
+            a3.plot(xs, [run.stat(placement, key, st, target, lat("p99")) or float("nan") for st in steps], **style)
+    a1.set_title("success rate % (2xx / attempts)")
+    a1.set_ylim(0, 105)
+    a2.set_title("ok req/s")
+    a3.set_title("p99 ms of completed requests")
+    a3.set_yscale("log")
+    for a in (a1, a2, a3):
+        a.set_xlabel("connections")
+        a.set_xticks(sorted(all_steps))
+    fig.suptitle(title, fontsize=10)
+    fig.legend(loc="lower center", ncol=3, fontsize=7)
+    fig.tight_layout(rect=(0, 0.16, 1, 1))
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _startup_chart(run: Run, path: Path) -> None:
+    data = startup_rows(run)
+    targets = [t for t in run.labels if any((p, t) in data for p in run.placements)]
+    if not targets:
+        return
+    fig, axes = plt.subplots(1, 2, figsize=(12, 0.8 + 0.5 * len(targets) * len(run.placements)))
+    height = 0.8 / len(run.placements)
+    for ax, field, label in ((axes[0], "startup_ms", "start-up ms"), (axes[1], "idle_pss", "idle PSS MiB")):
+        for i, placement in enumerate(run.placements):
+            for j, target in enumerate(targets):
+                value = data.get((placement, target), {}).get(field)
+                if value is None:
+                    continue
+                ax.barh(j + i * height, value, height, color=COLORS.get(placement, "grey"),
+                        label=placement if j == 0 else None)
+                ax.text(value, j + i * height, f" {value:,.1f}", va="center", fontsize=8)
+        ax.set_yticks([j + height * (len(run.placements) - 1) / 2 for j in range(len(targets))])
+        ax.set_yticklabels([run.labels[t] for t in targets], fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlabel(label)
+        ax.legend(fontsize=8)
+    fig.suptitle("8. Start-up time (exec → first 200) and resident memory (PSS, all processes)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+# -- the document ------------------------------------------------------------------------------------------------
+
+
+def _heading(sc: dict[str, Any]) -> str:
+    return f"{sc['number']}. {sc['title']}"
+
+
+def markdown(run: Run, charts: dict[str, str]) -> str:
+    doc, meta = run.doc, run.doc["meta"]
+    out = [f"# authgate benchmark — {meta['date']} on {meta['host']}", ""]
+    if doc["failures"]:
+        out += ["## FAILURES", "", "These servers or scenarios did not answer correctly; their figures are missing.",
+                ""]
+        out += [f"- **{f['target']}** / {f['scenario']} ({f['placement']}, round {f['round'] + 1}): "
+                f"`{f['error'].splitlines()[0][:300]}`" for f in doc["failures"]]
+        out.append("")
+    out += [
+        f"- Machine: {meta['cpu']}, {meta['nproc']} cores, {meta['memory_gib']:.0f} GiB, kernel {meta['kernel']}",
+        f"- Mode: {'smoke (correctness only; figures meaningless)' if meta['smoke'] else 'full'}; "
+        f"{meta['runs']} round(s) per placement, {meta['sizes']['duration_s']} s per measurement "
+        f"(+{meta['sizes']['warmup_s']} s warm-up), wall time {meta['elapsed_s'] / 60:.1f} min",
+        *[f"- Placement **{name}**: {p['describe']}" for name, p in run.placements.items()],
+        f"- argon2id (m=19456 KiB, t=2, p=1), one hash: {f_num(doc['hash_cost'].get('argon2_cffi_ms'), 1)} ms "
+        f"(argon2-cffi), {f_num(doc['hash_cost'].get('go_x_crypto_ms'), 1)} ms (Go x/crypto)",
+        f"- Load average before / after: {meta['loadavg_before']} / {meta.get('loadavg_after', '?')}",
+        f"- Versions: {', '.join(f'{k} {v}' for k, v in meta['versions'].items())}",
+        "",
+        "Figures are medians over rounds; ratios (x X) are medians of per-round ratios to that Gin server "
+        "measured in the same round. \"ok req/s\" counts 2xx responses only; timeouts (wrk, 2 s), socket errors "
+        "and non-2xx answers are listed beside them.",
+        "",
+    ]
+    for sc in doc["scenarios"]:
+        key = sc["key"]
+        if not any(s == key for (_, s, _, _) in run.groups):
+            continue
+        out += [f"## {_heading(sc)}", ""]
+        if key in SEED_CLAIMS:
+            out += [f"> {SEED_CLAIMS[key]}", ""]
+        builder = {"throughput": throughput_table, "login": login_table, "ramp": ramp_table,
+                   "storm": storm_table}[sc["kind"]]
+        out += [builder(run, sc), ""]
+        if key in charts:
+            out += [f"![{_heading(sc)}]({charts[key]})", ""]
+    out += ["## 8. Start-up time and resident memory", "", f"> {SEED_CLAIMS['startup']}", "", startup_table(run), ""]
+    if "startup" in charts:
+        out += [f"![start-up and memory]({charts['startup']})", ""]
+    return "\n".join(out)
+
+
+def write(doc: dict[str, Any], out_dir: Path, stem: str) -> Path:
+    """Write <stem>.json, <stem>.md and <stem>/<scenario>.png; return the Markdown path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{stem}.json").write_text(json.dumps(doc, indent=1) + "\n")
+    run = Run(doc)
+    chart_dir = out_dir / stem
+    chart_dir.mkdir(exist_ok=True)
+    charts: dict[str, str] = {}
+    for sc in doc["scenarios"]:
+        key, path = sc["key"], chart_dir / f"{sc['key']}.png"
+        if not any(s == key for (_, s, _, _) in run.groups):
+            continue
+        if sc["kind"] == "ramp":
+            _ramp_chart(run, key, path, _heading(sc))
+        elif sc["kind"] == "storm":
+            _bars(run, key, "storm", lat("p99"), "/ping p99 ms during the login storm", path, _heading(sc))
+        elif sc["kind"] == "login":
+            _bars(run, key, "", ok_rps, "logins/s", path, _heading(sc))
+        else:
+            _bars(run, key, "", ok_rps, "ok req/s", path, _heading(sc))
+        if path.exists():
+            charts[key] = f"{stem}/{path.name}"
+    _startup_chart(run, chart_dir / "startup.png")
+    if (chart_dir / "startup.png").exists():
+        charts["startup"] = f"{stem}/startup.png"
+    md = out_dir / f"{stem}.md"
+    md.write_text(markdown(run, charts))
+    return md
+
+
+def main() -> None:
+    """Re-render the report of a results JSON: python bench/report.py bench/results/<stem>.json"""
+    import sys
+
+    source = Path(sys.argv[1])
+    print(write(json.loads(source.read_text()), source.parent, source.stem))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""authgate's benchmark: authgate against the seed's Flask, FastAPI and Gin, on this machine, in one run.
+
+    python bench/run.py            # full run (about 40 minutes on 2 cores), results in bench/results/
+    python bench/run.py --smoke    # every scenario for about a second: checks answers, not speed
+
+Installs what is missing first (bench/setup.sh), builds the Gin servers offline, measures the cost of one
+argon2id hash, then runs the rounds and writes <date>-<host>.json / .md and one PNG per scenario.
+Exits non-zero when any server or scenario failed (failures are also listed at the top of the report).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import resource
+import socket
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+BUILD = BENCH / ".build"
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="bench/run.py", description=__doc__.split("\n")[0])
+    p.add_argument("--smoke", action="store_true", help="about 1 s per scenario, 1 round, small connection counts")
+    p.add_argument("--runs", type=int, help="rounds per placement (default 3; smoke 1)")
+    p.add_argument("--duration", type=int, help="seconds per measurement (default 8; smoke 1)")
+    p.add_argument("--placements", default="pinned,machine", help="pinned, machine or both (default both)")
+    p.add_argument(
+        "--targets", help="comma-separated subset of: flask, fastapi, gin-new, gin-default, gin-real, authgate"
+    )
+    p.add_argument("--scenarios", help="comma-separated subset of scenario keys (see bench/README.md)")
+    p.add_argument(
+        "--out", type=Path, help="results directory (default bench/results; smoke: bench/.build/smoke-results)"
+    )
+    p.add_argument("--no-setup", action="store_true", help="do not run bench/setup.sh first")
+    return p.parse_args(argv)
+
+
+def setup() -> None:
+    subprocess.run(["bash", str(BENCH / "setup.sh"), sys.executable], check=True)
+
+
+def raise_open_files_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _pkg(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def _deb(name: str) -> str:
+    result = subprocess.run(["dpkg-query", "-W", "-f=${Version}", name], capture_output=True, text=True, check=False)
+    return result.stdout.strip() or "not installed"
+
+
+def _cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def _git_commit() -> str:
+    result = subprocess.run(["git", "-C", str(BENCH), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True, check=False)
+    return result.stdout.strip() or "unknown"
+
+
+def machine_meta() -> dict[str, Any]:
+    import gobuild
+    import pg
+    import wrk
+
+    mem_kib = int(next(ln for ln in Path("/proc/meminfo").read_text().splitlines() if ln.startswith("MemTotal"))
+                  .split()[1])
+    return {
+        "host": socket.gethostname(), "cpu": _cpu_model(), "nproc": os.cpu_count(), "memory_gib": mem_kib / 2**20,
+        "kernel": platform.release(), "loadavg_before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "git_commit": _git_commit(), "command": " ".join(sys.argv),
+        "versions": {
+            "python": platform.python_version(), "authgate": _pkg("authgate"), "granian": _pkg("granian"),
+            "flask": _pkg("flask"), "gunicorn": _pkg("gunicorn"), "gevent": _pkg("gevent"),
+            "fastapi": _pkg("fastapi"), "uvicorn": _pkg("uvicorn"),
+            "go": gobuild.go_version().removeprefix("go version "),
+            "gin": _deb("golang-github-gin-gonic-gin-dev"), "golang-jwt": _deb("golang-github-golang-jwt-jwt-dev"),
+            "pgx": _deb("golang-github-jackc-pgx-v4-dev"), "wrk": wrk.version(), "postgresql": pg.server_version(),
+        },
+    }
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    if not args.no_setup:
+        setup()
+    raise_open_files_limit()
+
+    import gobuild
+    import hashcost
+    import report
+    import runner
+    from scenarios import FULL, SCENARIOS, SMOKE
+    from targets import all_targets, placements
+
+    base = SMOKE if args.smoke else FULL
+    sizes = base.__class__(**{**base.__dict__, **({"duration_s": args.duration} if args.duration else {})})
+    runs = args.runs or (1 if args.smoke else 3)
+    nproc = os.cpu_count() or 1
+    available = placements(nproc)
+    chosen = [available[name] for name in args.placements.split(",") if name]
+    if nproc < 2 and any(p.name == "pinned" for p in chosen):
+        print("the pinned placement needs 2 CPUs (server on CPU 0, wrk on CPU 1); running the whole machine only")
+        chosen = [p for p in chosen if p.name != "pinned"]
+    targets = all_targets()
+    if args.targets:
+        wanted = args.targets.split(",")
+        unknown = set(wanted) - {t.name for t in targets}
+        if unknown:
+            raise SystemExit(f"unknown target(s): {', '.join(sorted(unknown))}")
+        targets = [t for t in targets if t.name in wanted]
+    scenarios = SCENARIOS
+    if args.scenarios:
+        wanted = args.scenarios.split(",")
+        unknown = set(wanted) - {s.key for s in SCENARIOS}
+        if unknown:
+            raise SystemExit(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+        scenarios = [s for s in SCENARIOS if s.key in wanted]
+
+    started = time.monotonic()
+    now = dt.datetime.now(dt.UTC)
+    meta = {"date": now.strftime("%Y-%m-%d %H:%M UTC"), "smoke": args.smoke, "runs": runs,
+            "sizes": sizes.__dict__ | {"ramp": list(sizes.ramp)}, **machine_meta()}
+    print(f"bench: {len(targets)} servers, {len(scenarios)} scenarios, {runs} round(s) x "
+          f"{', '.join(p.name for p in chosen)}; building the Gin servers offline", flush=True)
+    binaries = gobuild.build_all()
+    hash_cost = {"argon2_cffi_ms": hashcost.argon2_cffi_ms(sizes.hash_samples),
+                 "go_x_crypto_ms": hashcost.go_ms(binaries["gin-real"], sizes.hash_samples),
+                 "keycloak_logins_per_vcpu": hashcost.KEYCLOAK_LOGINS_PER_VCPU,
+                 "keycloak_source": hashcost.KEYCLOAK_SOURCE}
+    print(f"argon2id one hash: {hash_cost['argon2_cffi_ms']:.1f} ms (argon2-cffi), "
+          f"{hash_cost['go_x_crypto_ms']:.1f} ms (Go)", flush=True)
+
+    rec = runner.run_all(targets, chosen, scenarios, sizes, runs, binaries, BUILD)
+
+    meta["elapsed_s"] = time.monotonic() - started
+    meta["loadavg_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    doc = {
+        "meta": meta, "hash_cost": hash_cost,
+        "placements": {p.name: {"describe": p.describe(), "cores": p.cores, "server_cpus": p.server_cpus,
+                                "load_cpus": p.load_cpus, "wrk_threads": p.wrk_threads} for p in chosen},
+        "targets": {t.name: t.label for t in targets},
+        "scenarios": [{"key": s.key, "number": s.number, "title": s.title, "kind": s.kind,
+                       "baselines": list(s.baselines)} for s in scenarios],
+        "measurements": rec.measurements, "starts": rec.starts, "failures": rec.failures,
+    }
+    out = args.out or (BUILD / "smoke-results" if args.smoke else BENCH / "results")
+    stem = f"{now:%Y-%m-%d}-{meta['host']}"
+    if (out / f"{stem}.json").exists():
+        stem += f"-{now:%H%M}"
+    md = report.write(doc, out, stem)
+    print(f"\nreport: {md}\nraw:    {md.with_suffix('.json')}\nelapsed: {meta['elapsed_s'] / 60:.1f} min")
+    if rec.failures:
+        print(f"\n{len(rec.failures)} FAILURE(S):", file=sys.stderr)
+        for f in rec.failures:
+            print(f"  {f['target']} / {f['scenario']} ({f['placement']}): {f['error'].splitlines()[0]}",
+                  file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

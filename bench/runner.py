@@ -1,0 +1,140 @@
+"""Runs the rounds: per placement, `runs` rounds, each starting every server in turn (the order rotating
+from round to round, so that runs of different servers interleave) and running its scenarios.
+
+Nothing is skipped silently: a server that fails to start, answers wrongly or dies is recorded as a failure
+with the reason and its log, and the run goes on with the next server; `failures` makes the exit status.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import fixtures
+import servers
+from scenarios import Context, Scenario, Sizes
+from targets import Placement, Target
+
+
+@dataclass
+class Recorder:
+    measurements: list[dict[str, Any]] = field(default_factory=list)
+    starts: list[dict[str, Any]] = field(default_factory=list)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+
+    def fail(self, where: dict[str, Any], scenario: str, exc: BaseException) -> None:
+        error = f"{type(exc).__name__}: {exc}"
+        self.failures.append({**where, "scenario": scenario, "error": error})
+        say(f"  FAILED {where['target']} {scenario}: {error}")
+        if not isinstance(exc, servers.ServerFailed | AssertionError) and os.environ.get("BENCH_TRACEBACK"):
+            traceback.print_exception(exc)
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+@contextmanager
+def pinned_to(cpus: str | None) -> Iterator[None]:
+    """Run this process (checks, fixtures, readiness polling) on the load generator's CPUs."""
+    if cpus is None:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {int(c) for c in cpus.split(",")})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+def _summary(result: Any) -> str:
+    lat = result.latency_us
+    p99 = f"p99 {lat['p99'] / 1000:.1f} ms" if lat else "no responses"
+    errors = ", ".join(f"{k} {v}" for k, v in result.errors.items() if v) or "no errors"
+    return f"{result.ok_rps:,.0f} ok req/s, {p99}, {errors}"
+
+
+def run_target(
+    target: Target, placement: Placement, round_no: int, scenarios: list[Scenario], sizes: Sizes,
+    binaries: dict[str, Path], build: Path, rec: Recorder,
+) -> None:
+    where = {"placement": placement.name, "round": round_no, "target": target.name}
+    try:
+        target.prepare(placement, binaries)
+    except Exception as exc:
+        rec.fail(where, "start", exc)
+        target.cleanup()
+        return
+    try:
+        port = servers.free_port()
+        log = build / "logs" / f"{target.name}-{placement.name}.log"
+        try:
+            server = servers.start(
+                target.name, target.launch(placement, port, binaries), port, log, cpus=placement.server_cpus
+            )
+        except Exception as exc:
+            rec.fail(where, "start", exc)
+            return
+        try:
+            _run_scenarios(target, placement, server, scenarios, sizes, build, rec, where)
+        finally:
+            server.stop()
+    finally:
+        target.cleanup()
+
+
+def _run_scenarios(
+    target: Target, placement: Placement, server: servers.RunningServer, scenarios: list[Scenario],
+    sizes: Sizes, build: Path, rec: Recorder, where: dict[str, Any],
+) -> None:
+    time.sleep(1)
+    start = {**where, "startup_ms": server.startup_s * 1000, "idle": server.memory().as_dict()}
+    say(f"  {target.name}: up in {server.startup_s * 1000:.0f} ms, idle PSS {start['idle']['pss_kib'] / 1024:.1f} MiB")
+    rec.starts.append(start)
+    if target.real_auth:
+        try:
+            fixtures.register_users(server.port, sizes.seeded_users)
+        except Exception as exc:
+            rec.fail(where, "fixtures", exc)
+    ctx = Context(target, server.port, placement, sizes, build)
+    for scenario in scenarios:
+        if not scenario.applies(target):
+            continue
+        try:
+            results = scenario.run(ctx)
+        except Exception as exc:
+            rec.fail(where, scenario.key, exc)
+            if not server.alive():
+                rec.fail(where, "server", servers.ServerFailed(f"died during {scenario.key}:\n{server.log_tail()}"))
+                return
+            continue
+        for step, result in results.items():
+            rec.measurements.append({**where, "scenario": scenario.key, "step": step, "wrk": result.as_dict()})
+            say(f"  {target.name} {scenario.key}{' ' + step if step else ''}: {_summary(result)}")
+        if not server.alive():
+            rec.fail(where, "server", servers.ServerFailed(f"died during {scenario.key}:\n{server.log_tail()}"))
+            return
+    start["after_load"] = server.memory().as_dict()
+
+
+def run_all(
+    targets: list[Target], placements: list[Placement], scenarios: list[Scenario], sizes: Sizes, runs: int,
+    binaries: dict[str, Path], build: Path,
+) -> Recorder:
+    rec = Recorder()
+    for placement in placements:
+        with pinned_to(placement.load_cpus):
+            for round_no in range(runs):
+                shift = round_no % len(targets)
+                order = targets[shift:] + targets[:shift]
+                say(f"[{placement.name}] round {round_no + 1}/{runs}: {', '.join(t.name for t in order)}")
+                for target in order:
+                    run_target(target, placement, round_no, scenarios, sizes, binaries, build, rec)
+    return rec

@@ -1,0 +1,211 @@
+"""The load scenarios of issue #4. Each checks its endpoint's answer, then measures it with wrk.
+
+A scenario returns its measurements by step ("" when it has one step); the runner records them per
+placement, round and server, and the report takes medians and ratios.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import checks
+import fixtures
+import wrk
+from targets import Placement, Target
+from wrk import Load, WrkResult
+
+
+@dataclass(frozen=True)
+class Sizes:
+    duration_s: int
+    warmup_s: int
+    ping_connections: int
+    fake_login_connections: int
+    real_login_connections: int
+    me_connections: int
+    me_tokens: int
+    refresh_connections: int
+    users_connections: int
+    users_page: int
+    seeded_users: int
+    ramp: tuple[int, ...]
+    storm_connections: int
+    probe_connections: int
+    hash_samples: int
+
+
+FULL = Sizes(
+    duration_s=8, warmup_s=1, ping_connections=1000, fake_login_connections=1000, real_login_connections=32,
+    me_connections=256, me_tokens=32, refresh_connections=64, users_connections=256, users_page=50,
+    seeded_users=60, ramp=(500, 1000, 2000, 3000), storm_connections=128, probe_connections=4, hash_samples=20,
+)
+SMOKE = Sizes(
+    duration_s=1, warmup_s=0, ping_connections=50, fake_login_connections=50, real_login_connections=4,
+    me_connections=16, me_tokens=2, refresh_connections=4, users_connections=16, users_page=50, seeded_users=3,
+    ramp=(20, 40), storm_connections=8, probe_connections=2, hash_samples=3,
+)
+
+
+@dataclass(frozen=True)
+class Context:
+    target: Target
+    port: int
+    placement: Placement
+    sizes: Sizes
+    build: Path
+
+    def load(
+        self, path: str, connections: int, *, script: str | None = None, env: dict[str, str] | None = None,
+        threads: int | None = None, duration_s: int | None = None,
+    ) -> Load:
+        return Load(
+            url=f"http://127.0.0.1:{self.port}{path}", connections=connections,
+            threads=threads or min(self.placement.wrk_threads, connections),
+            duration_s=duration_s or self.sizes.duration_s, script=script, env=env or {},
+            cpus=self.placement.load_cpus,
+        )
+
+    def run(self, load: Load) -> WrkResult:
+        return wrk.run(load, self.build)
+
+    def measure(self, load: Load) -> WrkResult:
+        """A warm-up run (discarded), then the measured one."""
+        if self.sizes.warmup_s:
+            self.run(replace(load, duration_s=self.sizes.warmup_s))
+        return self.run(load)
+
+    def tokens_file(self, name: str, tokens: list[str]) -> Path:
+        path = self.build / "tokens" / f"{self.target.name}-{name}.txt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("\n".join(tokens) + "\n")
+        return path
+
+
+Result = dict[str, WrkResult]
+
+
+def ping(ctx: Context) -> Result:
+    checks.ping(ctx.port)
+    return {"": ctx.measure(ctx.load("/ping", ctx.sizes.ping_connections))}
+
+
+def login_fake(ctx: Context) -> Result:
+    checks.fake_login(ctx.port)
+    body = json.dumps(checks.SEED_LOGIN)
+    load = ctx.load("/login", ctx.sizes.fake_login_connections, script="post_json.lua", env={"BENCH_BODY": body})
+    return {"": ctx.measure(load)}
+
+
+def login_real(ctx: Context) -> Result:
+    checks.real_login(ctx.port)
+    body = json.dumps({"username": fixtures.ADMIN, "password": fixtures.PASSWORD})
+    load = ctx.load(
+        "/auth/login", ctx.sizes.real_login_connections, script="post_json.lua", env={"BENCH_BODY": body}
+    )
+    return {"": ctx.measure(load)}
+
+
+def _logins(ctx: Context, count: int) -> list[fixtures.Tokens]:
+    names = [fixtures.user_name(i % ctx.sizes.seeded_users) for i in range(count)]
+    return fixtures.login_many(ctx.port, names)
+
+
+def me(ctx: Context) -> Result:
+    tokens = _logins(ctx, ctx.sizes.me_tokens)
+    checks.me(ctx.port, tokens[0].access, fixtures.user_name(0))
+    path = ctx.tokens_file("access", [t.access for t in tokens])
+    load = ctx.load(
+        "/auth/me", ctx.sizes.me_connections, script="bearer.lua", env={"BENCH_TOKENS_FILE": str(path)}
+    )
+    return {"": ctx.measure(load)}
+
+
+def refresh(ctx: Context) -> Result:
+    checks.refresh(ctx.port, fixtures.login(ctx.port, fixtures.user_name(0)))
+    connections = ctx.sizes.refresh_connections
+    # One family per connection, plus one for the request wrk builds to verify the script.
+    tokens = _logins(ctx, connections + 1)
+    path = ctx.tokens_file("refresh", [t.refresh for t in tokens])
+    load = ctx.load(
+        "/auth/refresh", connections, script="refresh_chain.lua", env={"BENCH_TOKENS_FILE": str(path)}
+    )
+    return {"": ctx.run(load)}  # no warm-up: it would spend the token families
+
+
+def users(ctx: Context) -> Result:
+    admin = fixtures.login(ctx.port, fixtures.ADMIN)
+    path = f"/users?limit={ctx.sizes.users_page}"
+    checks.users_page(ctx.port, admin.access, path, min(ctx.sizes.users_page, ctx.sizes.seeded_users + 1))
+    tokens = ctx.tokens_file("admin", [admin.access])
+    load = ctx.load(path, ctx.sizes.users_connections, script="bearer.lua", env={"BENCH_TOKENS_FILE": str(tokens)})
+    return {"": ctx.measure(load)}
+
+
+def io_ramp(ctx: Context) -> Result:
+    path = ctx.target.io_path
+    assert path is not None
+    checks.io(ctx.port, path)
+    results: Result = {}
+    for step, connections in enumerate(ctx.sizes.ramp):
+        load = ctx.load(path, connections)
+        results[str(connections)] = ctx.measure(load) if step == 0 else ctx.run(load)
+    return results
+
+
+def ping_under_login_storm(ctx: Context) -> Result:
+    """/ping latency from a few connections, alone and while a login storm saturates the hash pool."""
+    checks.ping(ctx.port)
+    checks.real_login(ctx.port)
+    probe = ctx.load("/ping", ctx.sizes.probe_connections, threads=1)
+    idle = ctx.run(probe)
+    body = json.dumps({"username": fixtures.ADMIN, "password": fixtures.PASSWORD})
+    storm_load = ctx.load(
+        "/auth/login", ctx.sizes.storm_connections, script="post_json.lua", env={"BENCH_BODY": body},
+        duration_s=ctx.sizes.duration_s + 2,
+    )
+    storm = wrk.spawn(storm_load, ctx.build)
+    try:
+        time.sleep(1)  # let the storm fill the hash pool first
+        under = ctx.run(probe)
+    finally:
+        logins = wrk.collect(storm, storm_load)
+    return {"idle": idle, "storm": under, "logins": logins}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    key: str
+    number: int
+    title: str
+    kind: str
+    """How the report shows it: throughput, login, ramp or storm."""
+    applies: Callable[[Target], bool]
+    run: Callable[[Context], Result]
+    baselines: tuple[str, ...]
+    """The Gin servers whose figures, in the same round, give the ratios."""
+    note: str = ""
+
+
+SEED_GINS = ("gin-new", "gin-default")
+
+SCENARIOS = [
+    Scenario("ping", 1, "GET /ping", "throughput", lambda t: True, ping, SEED_GINS),
+    Scenario("login-fake", 2, "POST /login, the seed's fake login (string comparison)", "throughput",
+             lambda t: t.fake_login, login_fake, SEED_GINS),
+    Scenario("login-real", 2, "POST /auth/login, real login (argon2id + session + EdDSA token)", "login",
+             lambda t: t.real_auth, login_real, ("gin-real",)),
+    Scenario("me", 3, "GET /auth/me with a valid token (signature check + user and session lookup)",
+             "throughput", lambda t: t.real_auth, me, ("gin-real",)),
+    Scenario("refresh", 4, "POST /auth/refresh (single-use token rotated in a transaction)", "throughput",
+             lambda t: t.real_auth, refresh, ("gin-real",)),
+    Scenario("users", 5, "GET /users?limit=50 with an admin token (keyset page)", "throughput",
+             lambda t: t.real_auth, users, ("gin-real",)),
+    Scenario("io-ramp", 6, "10 ms I/O endpoint, ramp of connections", "ramp",
+             lambda t: t.io_path is not None, io_ramp, SEED_GINS),
+    Scenario("ping-under-login-storm", 7, "GET /ping latency while a login storm saturates the hash pool",
+             "storm", lambda t: t.real_auth, ping_under_login_storm, ("gin-real",)),
+]
