@@ -32,7 +32,10 @@ class TokenVerifier:
     - `introspect`: also ask authgate whether each token is still active (sees logouts within
       `introspection_ttl` seconds instead of at token expiry; costs a request per token per ttl).
     - `refresh_interval`: at most one JWKS fetch per this many seconds; `max_key_age`: refetch keys this old.
-    - `transport`: the HTTP seam (default: httpx, 5 s timeout); `clock`, `monotonic`: for tests.
+    - `transport`: the HTTP seam (default: httpx, 5 s timeout), closed by `close()`; `clock`, `monotonic`: for tests.
+
+    Failures: `InvalidToken` (answer 401), `AuthgateUnavailable` (answer 503: no keys could be fetched yet, or
+    the introspection call failed; it fails closed). A failed key refetch later on keeps the keys held.
     """
 
     def __init__(
