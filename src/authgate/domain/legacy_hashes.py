@@ -158,7 +158,7 @@ _TEXT_SALT = r"([!-#%-~]+)"  # printable ASCII but "$" and space: Werkzeug and D
 _B64 = r"([A-Za-z0-9+/]+)"
 _AB64 = r"([./A-Za-z0-9]*)"
 
-_WERKZEUG_PBKDF2 = re.compile(rf"pbkdf2:([a-z0-9]+)(?::{_NUMBER})?\${_TEXT_SALT}\$([0-9a-f]+)")
+_WERKZEUG_PBKDF2 = re.compile(rf"pbkdf2:([a-z0-9_]+)(?::{_NUMBER})?\${_TEXT_SALT}\$([0-9a-f]+)")
 _WERKZEUG_SCRYPT = re.compile(rf"scrypt(?::{_NUMBER}:{_NUMBER}:{_NUMBER})?\${_TEXT_SALT}\$([0-9a-f]+)")
 # 22 characters of salt (16 bytes: the last character carries 2 bits, so it is one of ".Oeu"), 31 of hash.
 _BCRYPT = re.compile(r"\$2[aby]\$([0-9]{2})\$[./A-Za-z0-9]{21}[.Oeu][./A-Za-z0-9]{31}")
