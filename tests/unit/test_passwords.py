@@ -69,3 +69,17 @@ async def test_pool_refuses_beyond_capacity_at_once() -> None:
     finally:
         gate.set()
         pool.close()
+
+
+def test_legacy_hash_of_the_raw_password_verifies_and_asks_for_a_rehash() -> None:
+    from werkzeug.security import generate_password_hash
+
+    decomposed = "cafe\u0301-au-lait"  # "café" typed with a combining accent (macOS input); NFKC composes it
+    legacy = generate_password_hash(decomposed, method="pbkdf2:sha256:1000")
+    assert PasswordHasher(FAST).verify(legacy, decomposed) == (True, True)
+    assert PasswordHasher(FAST).verify(legacy, "wrong")[0] is False
+
+
+def test_argon2_hash_with_absurd_cost_is_refused_not_computed() -> None:
+    hostile = "$argon2id$v=19$m=4194304,t=50,p=1$c2FsdHNhbHRzYWx0$" + "A" * 43
+    assert PasswordHasher(FAST).verify(hostile, "anything") == (False, False)

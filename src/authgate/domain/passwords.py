@@ -79,25 +79,32 @@ class PasswordHasher:
             type=argon2.Type.ID,
         )
         self._dummy_hash: str | None = None
+        self._current_prefix = f"$argon2id$v=19$m={params.memory_kib},t={params.time_cost},p={params.parallelism}$"
 
     def hash(self, password: str) -> str:
         return self._argon2.hash(normalize_password(password))
 
     def verify(self, encoded: str, password: str) -> tuple[bool, bool]:
-        """(matches, needs_rehash). Never raises for a malformed stored hash: that simply does not match."""
-        password = normalize_password(password)
-        if encoded.startswith("$argon2id$"):
+        """(matches, needs_rehash). Never raises for a malformed stored hash: that simply does not match.
+
+        Hashes made with the current parameters take the fast path. Anything else (older argon2 parameters,
+        formats brought in by `authgate import-users`) goes through `legacy_hashes`, which refuses cost
+        parameters that would stall a worker, and is rehashed on success.
+        """
+        if encoded.startswith(self._current_prefix):
             try:
-                self._argon2.verify(encoded, password)
-            except argon2.exceptions.VerificationError:
+                self._argon2.verify(encoded, normalize_password(password))
+            except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
                 return False, False
-            except argon2.exceptions.InvalidHashError:
-                return False, False
-            return True, self._argon2.check_needs_rehash(encoded)
-        from authgate.domain import legacy_hashes  # only imported users carry legacy hashes
+            return True, False
+        from authgate.domain import legacy_hashes  # only old or imported hashes need it
 
         try:
-            return legacy_hashes.verify(encoded, password), True
+            # Other systems hashed the password as typed; ours hashed its NFKC form. Try both.
+            if legacy_hashes.verify(encoded, password):
+                return True, True
+            normalized = normalize_password(password)
+            return normalized != password and legacy_hashes.verify(encoded, normalized), True
         except legacy_hashes.UnsupportedHash:
             return False, False
 
