@@ -84,6 +84,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             )
         if "admin" not in self.roles:
             raise ConfigError(f"AUTHGATE_ROLES={','.join(self.roles)!r}: the 'admin' role is required")
+        from authgate.domain.users import ROLE_PATTERN
+
+        for role in self.roles:
+            if not ROLE_PATTERN.fullmatch(role):
+                raise ConfigError(f"AUTHGATE_ROLES: {role!r} is not a role name (a-z, then up to 31 of a-z 0-9 _ -)")
         for role in self.default_roles:
             if role not in self.roles:
                 raise ConfigError(f"AUTHGATE_DEFAULT_ROLES: {role!r} is not one of AUTHGATE_ROLES")

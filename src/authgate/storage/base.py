@@ -50,7 +50,12 @@ class UserStore(Protocol):
 
     async def delete(self, user_id: str) -> bool: ...
 
-    async def count_admins(self) -> int: ...
+    async def count_admins(self) -> int:
+        """Admins that are not disabled."""
+
+    async def lock_admins(self) -> None:
+        """Serialise changes that may remove an admin (so that the last one cannot be removed by two
+        concurrent changes) until the transaction ends; take it before reading what the change depends on."""
 
     async def page(self, query: UserQuery) -> UserPage: ...
 

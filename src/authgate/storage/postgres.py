@@ -25,6 +25,7 @@ from authgate.storage.migrations import load_migrations
 
 _MIGRATION_LOCK = 0x61757468  # "auth": advisory lock id for migrations
 _KEY_LOCK = 0x6B657973  # "keys": advisory lock id for key creation and rotation
+_ADMIN_LOCK = 0x61646D6E  # "admn": advisory lock id for changes that may remove an admin
 _PREFIX_END = "\U0010ffff"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -39,6 +40,7 @@ _CONNECTION_ERRORS = (
 )
 
 _USER_COLUMNS = "id, username, email, password_hash, roles, disabled, email_verified, created_at, updated_at"
+_USER_COLUMNS_U = ", ".join(f"u.{c}" for c in _USER_COLUMNS.split(", "))
 _SESSION_COLUMNS = "s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.ended_at, s.user_agent, s.ip"
 
 
@@ -87,6 +89,46 @@ def _unique_violation(exc: Exception) -> Exception:
     if "email_key" in constraint:
         return EmailTaken()
     return exc
+
+
+def user_page_sql(query: UserQuery) -> tuple[str, list[object]]:
+    """The statement and arguments of `page()` (a function, so that the scale check can EXPLAIN it)."""
+    where: list[str] = []
+    args: list[object] = []
+
+    def arg(value: object) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    # With a role, rows come from user_roles, whose indexes are ordered by (role, created_at, id) and
+    # (role, username_key): the page is a range scan of one index whatever the role's share of the users.
+    if query.role:
+        source = "user_roles r JOIN users u ON u.id = r.user_id"
+        created, ident, name = "r.created_at", "r.user_id", "r.username_key"
+        where.append(f"r.role = {arg(query.role)}")
+    else:
+        source = "users u"
+        created, ident, name = "u.created_at", "u.id", "u.username_key"
+    if query.prefix:
+        lo, hi = arg(query.prefix), arg(query.prefix + _PREFIX_END)
+        where.append(
+            f"((u.username_key >= {lo} AND u.username_key < {hi}) OR (u.email_key >= {lo} AND u.email_key < {hi}))"
+        )
+    if query.sort == "username":
+        order = name
+        if query.after:
+            where.append(f"{name} > {arg(query.after[0])}")
+    else:
+        desc = query.sort == "-created_at"
+        order = f"{created} DESC, {ident} DESC" if desc else f"{created}, {ident}"
+        if query.after:
+            stamp = _EPOCH + timedelta(microseconds=int(query.after[0]))
+            where.append(f"({created}, {ident}) {'<' if desc else '>'} ({arg(stamp)}, {arg(query.after[1])}::uuid)")
+    sql = f"SELECT {_USER_COLUMNS_U} FROM {source}"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += f" ORDER BY {order} LIMIT {arg(query.limit + 1)}"
+    return sql, args
 
 
 class PostgresUsers:
@@ -150,38 +192,17 @@ class PostgresUsers:
         return bool(status != "DELETE 0")
 
     async def count_admins(self) -> int:
-        value = await self.conn.fetchval("SELECT count(*) FROM users WHERE NOT disabled AND roles @> ARRAY['admin']")
+        value = await self.conn.fetchval(
+            "SELECT count(*) FROM user_roles r JOIN users u ON u.id = r.user_id WHERE r.role = 'admin'"
+            " AND NOT u.disabled"
+        )
         return int(value)
 
+    async def lock_admins(self) -> None:
+        await self.conn.execute("SELECT pg_advisory_xact_lock($1)", _ADMIN_LOCK)
+
     async def page(self, query: UserQuery) -> UserPage:
-        where: list[str] = []
-        args: list[object] = []
-
-        def arg(value: object) -> str:
-            args.append(value)
-            return f"${len(args)}"
-
-        if query.prefix:
-            lo, hi = arg(query.prefix), arg(query.prefix + _PREFIX_END)
-            where.append(
-                f"((username_key >= {lo} AND username_key < {hi}) OR (email_key >= {lo} AND email_key < {hi}))"
-            )
-        if query.role:
-            where.append(f"roles @> ARRAY[{arg(query.role)}::text]")
-        if query.sort == "username":
-            order = "username_key"
-            if query.after:
-                where.append(f"username_key > {arg(query.after[0])}")
-        else:
-            desc = query.sort == "-created_at"
-            order = "created_at DESC, id DESC" if desc else "created_at, id"
-            if query.after:
-                stamp = _EPOCH + timedelta(microseconds=int(query.after[0]))
-                where.append(f"(created_at, id) {'<' if desc else '>'} ({arg(stamp)}, {arg(query.after[1])}::uuid)")
-        sql = f"SELECT {_USER_COLUMNS} FROM users"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += f" ORDER BY {order} LIMIT {arg(query.limit + 1)}"
+        sql, args = user_page_sql(query)
         rows = await self.conn.fetch(sql, *args)
         return UserPage([_user(r) for r in rows[: query.limit]], has_more=len(rows) > query.limit)
 
