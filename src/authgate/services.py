@@ -8,10 +8,13 @@ from __future__ import annotations
 import time
 
 from authgate.config import Settings
+from authgate.domain.admin import UserAdmin
 from authgate.domain.auth import AuthPolicy, AuthService
 from authgate.domain.clock import Clock, utcnow
+from authgate.domain.cursors import CursorCodec
 from authgate.domain.keys import parse_key_encryption_key
 from authgate.domain.passwords import HashParameters, HashPool, PasswordHasher
+from authgate.domain.profile import ProfileService
 from authgate.domain.signing import SigningKeys
 from authgate.domain.tokens import AccessTokens
 from authgate.storage import open_database
@@ -30,6 +33,9 @@ class Services:
         keys: SigningKeys,
         tokens: AccessTokens,
         auth: AuthService,
+        *,
+        admin: UserAdmin,
+        profile: ProfileService,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -38,6 +44,8 @@ class Services:
         self.keys = keys
         self.tokens = tokens
         self.auth = auth
+        self.admin = admin
+        self.profile = profile
         self._keyring_loaded = time.monotonic()
 
     @classmethod
@@ -54,6 +62,7 @@ class Services:
             kek = parse_key_encryption_key(settings.key_encryption_key) if settings.key_encryption_key else None
             keys = SigningKeys(db, clock, kek, settings.access_token_ttl)
             keyring = await keys.bootstrap()
+            cursors = await CursorCodec.bootstrap(db, clock)
         except BaseException:
             await db.close()
             raise
@@ -84,8 +93,10 @@ class Services:
             tokens=tokens,
             clock=clock,
         )
+        admin = UserAdmin(db=db, auth=auth, cursors=cursors, roles=settings.roles, clock=clock)
+        profile = ProfileService(db=db, hasher=hasher, pool=pool, clock=clock)
         await pool.run(hasher.warm_up)
-        return cls(settings, db, pool, hasher, keys, tokens, auth)
+        return cls(settings, db, pool, hasher, keys, tokens, auth, admin=admin, profile=profile)
 
     async def fresh_keyring(self) -> None:
         """Reload the key ring when it is older than a few seconds, so that a key rotated by another

@@ -1,0 +1,179 @@
+"""User management for admins (the HTTP API) and operators (the CLI): list, create, get, change, delete.
+
+Listing is keyset pagination over the store's `page()`: the cost of a page does not depend on how deep it is
+or how many users exist, and walking every page returns every user exactly once even while users are created
+and deleted between pages. The last admin can never be removed: changes that may remove an admin take the
+store's admin lock first, then count within the same transaction, so two admins demoting each other at once
+leave one of them an admin.
+
+Admins never choose another user's password (ASVS 6.4.6): there is no such change here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+
+from authgate.domain.auth import AuthService
+from authgate.domain.clock import Clock
+from authgate.domain.cursors import CursorCodec, Listing
+from authgate.domain.ids import is_id
+from authgate.domain.users import EMAIL_MAX, User, check_email, check_roles, login_key
+from authgate.errors import FieldError, LastAdmin, UserNotFound, ValidationFailed
+from authgate.storage.base import Database, Stores, UserQuery, UserSort
+
+LIMIT_MAX = 200
+LIMIT_DEFAULT = 50
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class UserListing(msgspec.Struct, frozen=True):
+    users: list[User]
+    next_cursor: str | None
+
+
+class UserChanges(msgspec.Struct, frozen=True, kw_only=True):
+    """What an admin may change; UNSET leaves a field as it is."""
+
+    email: str | msgspec.UnsetType = msgspec.UNSET
+    roles: Sequence[str] | msgspec.UnsetType = msgspec.UNSET
+    disabled: bool | msgspec.UnsetType = msgspec.UNSET
+
+    def may_remove_admin(self) -> bool:
+        return self.roles is not msgspec.UNSET or self.disabled is True
+
+
+def sort_key(user: User, sort: UserSort) -> str:
+    """The keyset position of `user` in a listing sorted by `sort` (see `UserQuery.after`)."""
+    if sort == "username":
+        return user.username_key
+    return str((user.created_at - _EPOCH) // timedelta(microseconds=1))
+
+
+def is_active_admin(user: User) -> bool:
+    return user.is_admin and not user.disabled
+
+
+class UserAdmin:
+    def __init__(
+        self, *, db: Database, auth: AuthService, cursors: CursorCodec, roles: tuple[str, ...], clock: Clock
+    ) -> None:
+        self.db = db
+        self.auth = auth
+        self.cursors = cursors
+        self.roles = roles
+        self.clock = clock
+
+    async def list(
+        self,
+        *,
+        limit: int = LIMIT_DEFAULT,
+        cursor: str | None = None,
+        q: str | None = None,
+        role: str | None = None,
+        sort: UserSort = "created_at",
+    ) -> UserListing:
+        errors: list[FieldError] = []
+        if not 1 <= limit <= LIMIT_MAX:
+            errors.append(FieldError("limit", f"must be 1 to {LIMIT_MAX}"))
+        prefix = login_key(q) if q else ""
+        if len(prefix) > EMAIL_MAX or "\x00" in prefix:
+            errors.append(FieldError("q", f"must be at most {EMAIL_MAX} characters, without NUL"))
+        if role and role not in self.roles:
+            errors.append(FieldError("role", f"unknown role; one of: {', '.join(self.roles)}"))
+        if errors:
+            raise ValidationFailed(errors)
+        listing = Listing("users", sort, prefix, role or "")
+        after = self.cursors.decode(cursor, listing) if cursor else None
+        query = UserQuery(limit=limit, sort=sort, after=after, prefix=prefix or None, role=role or None)
+        async with self.db.replica() as r:
+            page = await r.users.page(query)
+        next_cursor = None
+        if page.has_more and page.users:
+            last = page.users[-1]
+            next_cursor = self.cursors.encode(listing, (sort_key(last, sort), last.id))
+        return UserListing(page.users, next_cursor)
+
+    async def create(self, username: str, email: str, password: str, roles: Sequence[str] | None = None) -> User:
+        """Same rules and conflicts as registration, with the roles the admin chose (default: the default roles)."""
+        return await self.auth.register(username, email, password, roles=roles, by_admin=True)
+
+    async def get(self, user_id: str) -> User:
+        if not is_id(user_id):
+            raise UserNotFound()
+        async with self.db.reader() as r:
+            user = await r.users.get(user_id)
+        if user is None:
+            raise UserNotFound()
+        return user
+
+    async def find(self, login_or_id: str) -> User:
+        """A user by id, username or email (for the command line)."""
+        if is_id(login_or_id):
+            return await self.get(login_or_id)
+        key = login_key(login_or_id)
+        user = None
+        if "\x00" not in key:
+            async with self.db.reader() as r:
+                user = await r.users.get_by_login(key)
+        if user is None:
+            raise UserNotFound()
+        return user
+
+    async def update(self, user_id: str, changes: UserChanges) -> User:
+        """Apply `changes`; disabling ends every session of the user at once. LastAdmin when it would leave
+        no admin; EmailTaken on a clash."""
+        errors: list[FieldError] = []
+        email = roles = None
+        if changes.email is not msgspec.UNSET:
+            email = check_email(changes.email, errors)
+        if changes.roles is not msgspec.UNSET:
+            roles = check_roles(changes.roles, self.roles, errors)
+        if errors:
+            raise ValidationFailed(errors)
+        if not is_id(user_id):
+            raise UserNotFound()
+        now = self.clock()
+        async with self.db.transaction() as tx:
+            if changes.may_remove_admin():
+                await tx.users.lock_admins()
+            user = await tx.users.get(user_id)
+            if user is None:
+                raise UserNotFound()
+            was_admin = is_active_admin(user)
+            if email is not None and email != user.email:
+                user.email = email
+                user.email_verified = False
+            if roles is not None:
+                user.roles = roles
+            if changes.disabled is not msgspec.UNSET:
+                user.disabled = changes.disabled
+            user.updated_at = now
+            await tx.users.update(user)
+            if user.disabled:
+                await tx.sessions.end_all_for_user(user.id, now)
+            if was_admin and not is_active_admin(user):
+                await _keep_an_admin(tx)
+        return user
+
+    async def delete(self, user_id: str) -> User:
+        """Delete the user and (by cascade) their sessions; their tokens stop working at once."""
+        if not is_id(user_id):
+            raise UserNotFound()
+        async with self.db.transaction() as tx:
+            await tx.users.lock_admins()
+            user = await tx.users.get(user_id)
+            if user is None:
+                raise UserNotFound()
+            await tx.users.delete(user_id)
+            if is_active_admin(user):
+                await _keep_an_admin(tx)
+        return user
+
+
+async def _keep_an_admin(tx: Stores) -> None:
+    """Inside the transaction, after the change and under the admin lock: refuse it if no admin is left."""
+    if await tx.users.count_admins() == 0:
+        raise LastAdmin("This would leave no admin; make another user an admin first")
