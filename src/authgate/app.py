@@ -12,7 +12,7 @@ from typing import Any
 
 from authgate.config import Settings, load_settings
 from authgate.http.asgi import Receive, Scope, Send, serve_asgi
-from authgate.http.handlers import auth, system, wellknown
+from authgate.http.handlers import auth, docs, profile, system, users, wellknown
 from authgate.http.middleware import access_log, compose, recover, request_ids, security_headers
 from authgate.http.request import ProxyTrust, Request
 from authgate.http.responses import Response
@@ -43,8 +43,18 @@ def build_router(settings: Settings) -> Router:
     r.add("POST", "/auth/logout-all", auth.logout_all)
     r.add("POST", "/auth/password", auth.change_password)
     r.add("POST", "/auth/introspect", auth.introspect)
+    r.add("PATCH", "/auth/me", profile.update_me)
     r.add("GET", "/.well-known/jwks.json", wellknown.jwks)
     r.add("GET", "/.well-known/openid-configuration", wellknown.openid_configuration)
+    r.add("GET", "/users", users.list_users)
+    r.add("POST", "/users", users.create_user)
+    r.add("GET", "/users/{user_id}", users.get_user)
+    r.add("PATCH", "/users/{user_id}", users.update_user)
+    r.add("DELETE", "/users/{user_id}", users.delete_user)
+    docs_page, docs_asset = docs.docs_handlers()
+    r.add("GET", "/openapi.json", docs.openapi_handler(r, settings))
+    r.add("GET", "/docs", docs_page)
+    r.add("GET", "/docs/{asset}", docs_asset)
     if settings.bench_endpoints:
         r.add("GET", "/bench/io", system.bench_io)
     return r

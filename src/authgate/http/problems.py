@@ -33,8 +33,12 @@ class Problem(msgspec.Struct, omit_defaults=True):
 
 
 def status_of(error: errors.AuthgateError) -> int:
+    return status_for(type(error))
+
+
+def status_for(error_class: type[errors.AuthgateError]) -> int:
     for cls, status in _STATUS:
-        if isinstance(error, cls):
+        if issubclass(error_class, cls):
             return status
     return 400
 

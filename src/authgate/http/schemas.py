@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from authgate.domain.keys import Jwk
 from authgate.domain.passwords import PASSWORD_MAX
 from authgate.domain.sessions import Session
 from authgate.domain.users import EMAIL_MAX, USERNAME_PATTERN, User
@@ -140,6 +141,16 @@ class IntrospectionResponse(msgspec.Struct, kw_only=True, omit_defaults=True):
     aud: str | None = None
     jti: str | None = None
     token_type: str | None = None
+
+
+class IntrospectionRequest(msgspec.Struct):
+    """RFC 7662: the token to introspect, as a form field."""
+
+    token: str
+
+
+class JwksResponse(msgspec.Struct):
+    keys: list[Jwk]
 
 
 class Message(msgspec.Struct):

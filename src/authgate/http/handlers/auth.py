@@ -7,13 +7,26 @@ import logging
 import msgspec
 
 from authgate.domain.auth import ClientInfo, TokenPair
-from authgate.errors import InvalidCredentials, RefreshTokenReused, Unauthorized
+from authgate.errors import (
+    EmailTaken,
+    InvalidCredentials,
+    InvalidRefreshToken,
+    Overloaded,
+    RefreshTokenReused,
+    RegistrationClosed,
+    SessionEnded,
+    SessionNotFound,
+    Unauthorized,
+    UsernameTaken,
+)
 from authgate.http.bearer import authenticate
 from authgate.http.decoding import read_form, read_json
+from authgate.http.operations import operation
 from authgate.http.request import Request
 from authgate.http.responses import Response, empty, json_response
 from authgate.http.schemas import (
     ChangePasswordRequest,
+    IntrospectionRequest,
     IntrospectionResponse,
     LoginRequest,
     LogoutAllRequest,
@@ -45,6 +58,15 @@ def client_info(req: Request) -> ClientInfo:
     return ClientInfo(ip=req.client_ip, user_agent=req.headers.get("user-agent") or "")
 
 
+@operation(
+    "Register",
+    tag="auth",
+    request=RegisterRequest,
+    response=UserResponse,
+    status=201,
+    headers={"location": "The URL of the new user (admin API)"},
+    errors=(UsernameTaken, EmailTaken, RegistrationClosed, Overloaded),
+)
 async def register(req: Request) -> Response:
     body = await read_json(req, _register)
     user = await req.services.auth.register(body.username, body.email, body.password)
@@ -53,6 +75,14 @@ async def register(req: Request) -> Response:
     return json_response(UserResponse.of(user), 201, [("location", f"/users/{user.id}")])
 
 
+@operation(
+    "Log in",
+    description="With a username or an email. Starts a session.",
+    tag="auth",
+    request=LoginRequest,
+    response=TokenResponse,
+    errors=(InvalidCredentials, Overloaded),
+)
 async def login(req: Request) -> Response:
     body = await read_json(req, _login)
     try:
@@ -77,6 +107,14 @@ async def login(req: Request) -> Response:
     return _tokens(pair)
 
 
+@operation(
+    "Refresh the tokens",
+    description="Single use: answers a new pair. Presenting a rotated refresh token again ends the session.",
+    tag="auth",
+    request=RefreshRequest,
+    response=TokenResponse,
+    errors=(InvalidRefreshToken, RefreshTokenReused, SessionEnded),
+)
 async def refresh(req: Request) -> Response:
     body = await read_json(req, _refresh)
     try:
@@ -90,6 +128,9 @@ async def refresh(req: Request) -> Response:
     return _tokens(pair)
 
 
+@operation(
+    "Log out", description="Ends this session; its tokens stop working at once.", tag="auth", auth="bearer", status=204
+)
 async def logout(req: Request) -> Response:
     principal = await authenticate(req)
     await req.services.auth.logout(principal)
@@ -105,17 +146,20 @@ async def logout(req: Request) -> Response:
     return empty(204)
 
 
+@operation("Who am I", tag="account", auth="bearer", response=UserResponse)
 async def me(req: Request) -> Response:
     principal = await authenticate(req)
     return json_response(UserResponse.of(principal.user))
 
 
+@operation("My active sessions", tag="account", auth="bearer", response=SessionList)
 async def sessions(req: Request) -> Response:
     principal = await authenticate(req)
     items = await req.services.auth.sessions(principal)
     return json_response(SessionList([SessionResponse.of(s, principal.session.id) for s in items]))
 
 
+@operation("End one of my sessions", tag="account", auth="bearer", status=204, errors=(SessionNotFound,))
 async def end_session(req: Request) -> Response:
     principal = await authenticate(req)
     await req.services.auth.end_session(principal, req.params["session_id"])
@@ -126,6 +170,14 @@ async def end_session(req: Request) -> Response:
     return empty(204)
 
 
+@operation(
+    "Log out everywhere",
+    tag="account",
+    auth="bearer",
+    request=LogoutAllRequest,
+    request_required=False,
+    response=LogoutAllResponse,
+)
 async def logout_all(req: Request) -> Response:
     principal = await authenticate(req)
     body = await read_json(req, _logout_all) if await _has_body(req) else LogoutAllRequest()
@@ -137,6 +189,15 @@ async def logout_all(req: Request) -> Response:
     return json_response(LogoutAllResponse(ended))
 
 
+@operation(
+    "Change my password",
+    description="Needs the current password; ends my other sessions.",
+    tag="account",
+    auth="bearer",
+    request=ChangePasswordRequest,
+    status=204,
+    errors=(Overloaded,),
+)
 async def change_password(req: Request) -> Response:
     principal = await authenticate(req)
     body = await read_json(req, _change_password)
@@ -156,6 +217,13 @@ async def _has_body(req: Request) -> bool:
 _INACTIVE = IntrospectionResponse(active=False)
 
 
+@operation(
+    "Introspect a token",
+    description='RFC 7662: `{"active": false}` alone when the token is not (or no longer) valid.',
+    tag="auth",
+    form=IntrospectionRequest,
+    response=IntrospectionResponse,
+)
 async def introspect(req: Request) -> Response:
     """RFC 7662 token introspection, for services that must see a logout at once rather than at expiry.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from authgate.errors import AuthgateError
+from authgate.http.operations import operation
 from authgate.http.request import Request
 from authgate.http.responses import JSON, Response, json_response, static_json
 from authgate.http.schemas import HealthResponse, Message
@@ -14,14 +15,24 @@ _IO = static_json({"status": "success"})
 _LIVE = static_json(HealthResponse("ok"))
 
 
+@operation("Ping", tag="system", response=Message, uses_database=False)
 async def ping(req: Request) -> Response:
     return Response(200, _PONG, [("content-type", JSON)])
 
 
+@operation("Liveness", tag="system", response=HealthResponse, uses_database=False)
 async def live(req: Request) -> Response:
     return Response(200, _LIVE, [("content-type", JSON), ("cache-control", "no-store")])
 
 
+@operation(
+    "Readiness",
+    description="503 with the failing checks when the database, the migrations or the signing key are not ready.",
+    tag="system",
+    response=HealthResponse,
+    other_responses={503: HealthResponse},
+    uses_database=False,
+)
 async def ready(req: Request) -> Response:
     services = req.services
     checks: dict[str, str] = {}
@@ -37,6 +48,7 @@ async def ready(req: Request) -> Response:
     return json_response(HealthResponse("ok" if healthy else "unavailable", checks), 200 if healthy else 503)
 
 
+@operation("Benchmark I/O (10 ms sleep)", tag="system", response=dict[str, str], uses_database=False)
 async def bench_io(req: Request) -> Response:
     await asyncio.sleep(0.010)
     return Response(200, _IO, [("content-type", JSON)])

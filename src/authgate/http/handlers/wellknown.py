@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from authgate.http.operations import operation
 from authgate.http.request import Request
 from authgate.http.responses import JSON, Response, encode
+from authgate.http.schemas import JwksResponse
 
 
+@operation("Public signing keys (JWKS)", tag="discovery", response=JwksResponse)
 async def jwks(req: Request) -> Response:
     await req.services.fresh_keyring()
     body = encode({"keys": req.services.tokens.keyring.jwks})
     return Response(200, body, [("content-type", JSON), ("cache-control", "public, max-age=60")])
 
 
+@operation("Discovery document", tag="discovery", response=dict[str, Any])
 async def openid_configuration(req: Request) -> Response:
     issuer = req.services.settings.issuer.rstrip("/")
     document = {

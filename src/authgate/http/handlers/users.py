@@ -1,0 +1,148 @@
+"""/users: user management for admins (a Bearer access token with the `admin` role)."""
+
+from __future__ import annotations
+
+import logging
+
+import msgspec
+
+from authgate.domain.admin import UserChanges
+from authgate.errors import (
+    EmailTaken,
+    InvalidCursor,
+    LastAdmin,
+    Overloaded,
+    UsernameTaken,
+    UserNotFound,
+    ValidationFailed,
+)
+from authgate.http.bearer import require_role
+from authgate.http.decoding import field_error, read_json
+from authgate.http.operations import operation
+from authgate.http.request import Request
+from authgate.http.responses import Response, empty, json_response
+from authgate.http.schemas import UserResponse
+from authgate.http.schemas_users import CreateUserRequest, UpdateUserRequest, UserList, UserListQuery
+
+security = logging.getLogger("authgate.security")
+
+_create = msgspec.json.Decoder(CreateUserRequest)
+_update = msgspec.json.Decoder(UpdateUserRequest)
+_ADMIN = "admin"
+
+
+def _query(req: Request) -> UserListQuery:
+    try:
+        return msgspec.convert(req.query, UserListQuery, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ValidationFailed([field_error(str(exc))]) from None
+
+
+@operation(
+    "List users",
+    description="Keyset pagination: follow `next_cursor` until it is null. Each page costs the same however deep "
+    "it is, and a walk returns every user exactly once even while users come and go. A cursor is valid only "
+    "with the sort, q and role it was made for.",
+    tag="users",
+    auth="admin",
+    query=UserListQuery,
+    response=UserList,
+    errors=(InvalidCursor,),
+)
+async def list_users(req: Request) -> Response:
+    await require_role(req, _ADMIN)
+    query = _query(req)
+    listing = await req.services.admin.list(
+        limit=query.limit, cursor=query.cursor or None, q=query.q or None, role=query.role or None, sort=query.sort
+    )
+    return json_response(UserList(items=[UserResponse.of(u) for u in listing.users], next_cursor=listing.next_cursor))
+
+
+@operation(
+    "Create a user",
+    description="The same rules and conflicts as registration, even when registration is closed.",
+    tag="users",
+    auth="admin",
+    request=CreateUserRequest,
+    response=UserResponse,
+    status=201,
+    headers={"location": "The URL of the new user"},
+    errors=(UsernameTaken, EmailTaken, Overloaded),
+)
+async def create_user(req: Request) -> Response:
+    admin = await require_role(req, _ADMIN)
+    body = await read_json(req, _create)
+    roles = None if body.roles is msgspec.UNSET else body.roles
+    user = await req.services.admin.create(body.username, body.email, body.password, roles)
+    security.info(
+        "user created by an admin",
+        extra={
+            "event": "admin_user_create",
+            "user_id": admin.user.id,
+            "target_id": user.id,
+            "roles": list(user.roles),
+            "request_id": req.request_id,
+        },
+    )
+    return json_response(UserResponse.of(user), 201, [("location", f"/users/{user.id}")])
+
+
+@operation("Get a user", tag="users", auth="admin", response=UserResponse, errors=(UserNotFound,))
+async def get_user(req: Request) -> Response:
+    await require_role(req, _ADMIN)
+    user = await req.services.admin.get(req.params["user_id"])
+    return json_response(UserResponse.of(user))
+
+
+@operation(
+    "Change a user",
+    description="Change the email (it becomes unverified), the roles, or disable / enable the user. Disabling "
+    "ends every session of the user at once. The last admin cannot be demoted or disabled (409 last_admin). "
+    "A password cannot be set here: admins never choose another user's password.",
+    tag="users",
+    auth="admin",
+    request=UpdateUserRequest,
+    response=UserResponse,
+    errors=(UserNotFound, EmailTaken, LastAdmin),
+)
+async def update_user(req: Request) -> Response:
+    admin = await require_role(req, _ADMIN)
+    body = await read_json(req, _update)
+    changes = UserChanges(email=body.email, roles=body.roles, disabled=body.disabled)
+    user = await req.services.admin.update(req.params["user_id"], changes)
+    security.info(
+        "user changed by an admin",
+        extra={
+            "event": "admin_user_update",
+            "user_id": admin.user.id,
+            "target_id": user.id,
+            "changed": [name for name in ("email", "roles", "disabled") if getattr(body, name) is not msgspec.UNSET],
+            "roles": list(user.roles),
+            "disabled": user.disabled,
+            "request_id": req.request_id,
+        },
+    )
+    return json_response(UserResponse.of(user))
+
+
+@operation(
+    "Delete a user",
+    description="Deletes the user and ends their sessions at once. The last admin cannot be deleted.",
+    tag="users",
+    auth="admin",
+    status=204,
+    errors=(UserNotFound, LastAdmin),
+)
+async def delete_user(req: Request) -> Response:
+    admin = await require_role(req, _ADMIN)
+    user = await req.services.admin.delete(req.params["user_id"])
+    security.info(
+        "user deleted by an admin",
+        extra={
+            "event": "admin_user_delete",
+            "user_id": admin.user.id,
+            "target_id": user.id,
+            "request_id": req.request_id,
+        },
+    )
+    return empty(204)

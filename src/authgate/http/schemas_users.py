@@ -1,0 +1,76 @@
+"""The JSON bodies and query parameters of the admin user API (`/users`) and of `PATCH /auth/me`.
+
+Like `schemas.py`: the same types validate requests and generate the OpenAPI document. Bodies that change an
+account refuse unknown fields (422), so that `{"password": ...}` in an admin's PATCH is an error rather than
+silently ignored: admins never choose another user's password (ASVS 6.4.6).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+from authgate.domain.admin import LIMIT_DEFAULT, LIMIT_MAX
+from authgate.domain.cursors import MAX_CURSOR_LENGTH
+from authgate.domain.users import EMAIL_MAX
+from authgate.http.schemas import Email, Password, Username, UserResponse
+
+RoleName = Annotated[
+    str,
+    msgspec.Meta(min_length=1, max_length=32, description="A configured role name (AUTHGATE_ROLES)", examples=["user"]),
+]
+Roles = Annotated[list[RoleName], msgspec.Meta(max_length=32)]
+NO_NUL = r"^[^\u0000]*$"
+
+
+class UserListQuery(msgspec.Struct, kw_only=True):
+    """The query parameters of `GET /users`."""
+
+    limit: Annotated[int, msgspec.Meta(ge=1, le=LIMIT_MAX, description="Users per page")] = LIMIT_DEFAULT
+    cursor: Annotated[
+        str,
+        msgspec.Meta(
+            max_length=MAX_CURSOR_LENGTH,
+            description="`next_cursor` of the previous page, with the same sort, q and role",
+        ),
+    ] = ""
+    q: Annotated[
+        str,
+        msgspec.Meta(
+            max_length=EMAIL_MAX,
+            pattern=NO_NUL,
+            description="Matches the start of the username or of the email, without regard to case",
+        ),
+    ] = ""
+    role: Annotated[str, msgspec.Meta(max_length=32, description="Only users with this role")] = ""
+    sort: Literal["created_at", "-created_at", "username"] = "created_at"
+
+
+class UserList(msgspec.Struct, kw_only=True):
+    items: list[UserResponse]
+    next_cursor: str | None
+    """Pass it as `cursor` for the next page; null on the last page."""
+
+
+class CreateUserRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    username: Username
+    email: Email
+    password: Password
+    roles: Roles | msgspec.UnsetType = msgspec.UNSET
+    """Default: the default roles (AUTHGATE_DEFAULT_ROLES)."""
+
+
+class UpdateUserRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Only the fields present change. Disabling ends every session of the user at once."""
+
+    email: Email | msgspec.UnsetType = msgspec.UNSET
+    roles: Roles | msgspec.UnsetType = msgspec.UNSET
+    disabled: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+class UpdateMeRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Change your own email address; the new address is not verified yet."""
+
+    email: Email
+    current_password: Password
