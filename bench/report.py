@@ -87,6 +87,10 @@ def err(key: str) -> Callable[[dict[str, Any]], int]:
     return lambda w: w["errors"][key]
 
 
+def cpu(key: str) -> Callable[[dict[str, Any]], float | None]:
+    return lambda w: w.get("cpu", {}).get(key)
+
+
 def socket_errors(w: dict[str, Any]) -> int:
     return sum(w["errors"][k] for k in ("connect", "read", "write"))
 
@@ -118,7 +122,7 @@ def table(header: list[str], rows: list[list[str]]) -> str:
 def throughput_table(run: Run, sc: dict[str, Any]) -> str:
     key, baselines = sc["key"], sc["baselines"]
     header = ["Server", "Placement", "conns", "ok req/s", *[f"x {b}" for b in baselines], "p50 ms", "p99 ms",
-              "max ms", "completed", "timeouts", "socket errors", "non-2xx"]
+              "max ms", "completed", "timeouts", "socket errors", "non-2xx", "server cores"]
     rows = []
     for placement in run.placements:
         for target in run.targets_in(placement, key, ""):
@@ -128,7 +132,7 @@ def throughput_table(run: Run, sc: dict[str, Any]) -> str:
                 *[f_ratio(run.ratio(placement, key, "", target, b, ok_rps)) for b in baselines],
                 f_num(s(lat("p50")), 1), f_num(s(lat("p99")), 1), f_num(s(lat("max")), 0),
                 f_num(s(lambda w: w["requests"])), f_num(s(err("timeout"))), f_num(s(socket_errors)),
-                f_num(s(err("status"))),
+                f_num(s(err("status"))), f_num(s(cpu("server")), 2),
             ])
     return table(header, rows)
 
@@ -137,7 +141,8 @@ def login_table(run: Run, sc: dict[str, Any]) -> str:
     key = sc["key"]
     hash_ms = run.doc["hash_cost"]
     header = ["Server", "Placement", "conns", "logins/s", "per core", "hash limit / core", "% of limit",
-              "x Keycloak 15/s/vCPU", "x gin-real", "p50 ms", "p99 ms", "non-2xx", "socket errors + timeouts"]
+              "x Keycloak 15/s/vCPU", "x gin-real", "p50 ms", "p99 ms", "non-2xx", "socket errors + timeouts",
+              "server cores", "PostgreSQL cores"]
     rows = []
     for placement, meta in run.placements.items():
         cores = meta["cores"]
@@ -152,7 +157,8 @@ def login_table(run: Run, sc: dict[str, Any]) -> str:
                 f_pct(per_core / limit if limit else None), f_ratio(per_core / 15),
                 f_ratio(run.ratio(placement, key, "", target, "gin-real", ok_rps)),
                 f_num(s(lat("p50")), 0), f_num(s(lat("p99")), 0), f_num(s(err("status"))),
-                f_num(s(lambda w: socket_errors(w) + w["errors"]["timeout"])),
+                f_num(s(lambda w: socket_errors(w) + w["errors"]["timeout"])), f_num(s(cpu("server")), 2),
+                f_num(s(cpu("postgres")), 2),
             ])
     return table(header, rows)
 
@@ -331,6 +337,17 @@ def _startup_chart(run: Run, path: Path) -> None:
 # -- the document ------------------------------------------------------------------------------------------------
 
 
+def disturbance(doc: dict[str, Any]) -> str:
+    others = [m["wrk"]["cpu"]["other"] for m in doc["measurements"] if m["wrk"].get("cpu")]
+    if not others:
+        return "- CPU used by other processes during measurements: not recorded"
+    worst = max(others)
+    verdict = ("**the machine was not quiet: figures are disturbed**" if statistics.median(others) > 0.1 or worst > 0.3
+               else "the machine was quiet")
+    return (f"- CPU used by processes other than the server, PostgreSQL and wrk during measurements: median "
+            f"{statistics.median(others):.2f} cores, max {worst:.2f} ({verdict})")
+
+
 def _heading(sc: dict[str, Any]) -> str:
     return f"{sc['number']}. {sc['title']}"
 
@@ -353,11 +370,15 @@ def markdown(run: Run, charts: dict[str, str]) -> str:
         f"- argon2id (m=19456 KiB, t=2, p=1), one hash: {f_num(doc['hash_cost'].get('argon2_cffi_ms'), 1)} ms "
         f"(argon2-cffi), {f_num(doc['hash_cost'].get('go_x_crypto_ms'), 1)} ms (Go x/crypto)",
         f"- Load average before / after: {meta['loadavg_before']} / {meta.get('loadavg_after', '?')}",
+        disturbance(doc),
         f"- Versions: {', '.join(f'{k} {v}' for k, v in meta['versions'].items())}",
         "",
         "Figures are medians over rounds; ratios (x X) are medians of per-round ratios to that Gin server "
-        "measured in the same round. \"ok req/s\" counts 2xx responses only; timeouts (wrk, 2 s), socket errors "
-        "and non-2xx answers are listed beside them.",
+        "measured in the same round. \"ok req/s\" counts responses with a status below 400; timeouts (wrk, "
+        "2 s: a late response, or a connection still waiting, counted every 2 s), socket errors and answers "
+        ">= 400 are listed beside them. Latency percentiles are wrk's (corrected for coordinated omission) "
+        "and leave out responses later than 2 s. \"server cores\": CPU the server's processes used, "
+        "on average, during the measurement. See bench/README.md, \"Reading the results\".",
         "",
     ]
     for sc in doc["scenarios"]:

@@ -79,6 +79,15 @@ def _git_commit() -> str:
     return result.stdout.strip() or "unknown"
 
 
+def other_cpu_now(seconds: float = 2.0) -> float:
+    """Cores busy before anything of ours runs: a loaded machine gives disturbed figures."""
+    import cpuwatch
+
+    before = cpuwatch.snapshot(os.getpid())
+    time.sleep(seconds)
+    return cpuwatch.cores_used(before, cpuwatch.snapshot(os.getpid())).get("other", 0.0)
+
+
 def machine_meta() -> dict[str, Any]:
     import gobuild
     import pg
@@ -138,10 +147,13 @@ def main(argv: list[str]) -> int:
             raise SystemExit(f"unknown scenario(s): {', '.join(sorted(unknown))}")
         scenarios = [s for s in SCENARIOS if s.key in wanted]
 
+    busy = other_cpu_now()
+    if busy > 0.1:
+        print(f"WARNING: other processes keep {busy:.2f} cores busy; the figures will be disturbed", flush=True)
     started = time.monotonic()
     now = dt.datetime.now(dt.UTC)
     meta = {"date": now.strftime("%Y-%m-%d %H:%M UTC"), "smoke": args.smoke, "runs": runs,
-            "sizes": sizes.__dict__ | {"ramp": list(sizes.ramp)}, **machine_meta()}
+            "sizes": sizes.__dict__ | {"ramp": list(sizes.ramp)}, "busy_cores_before": busy, **machine_meta()}
     print(f"bench: {len(targets)} servers, {len(scenarios)} scenarios, {runs} round(s) x "
           f"{', '.join(p.name for p in chosen)}; building the Gin servers offline", flush=True)
     binaries = gobuild.build_all()
@@ -167,7 +179,7 @@ def main(argv: list[str]) -> int:
     }
     out = args.out or (BUILD / "smoke-results" if args.smoke else BENCH / "results")
     stem = f"{now:%Y-%m-%d}-{meta['host']}"
-    if (out / f"{stem}.json").exists():
+    if not args.smoke and (out / f"{stem}.json").exists():
         stem += f"-{now:%H%M}"
     md = report.write(doc, out, stem)
     print(f"\nreport: {md}\nraw:    {md.with_suffix('.json')}\nelapsed: {meta['elapsed_s'] / 60:.1f} min")

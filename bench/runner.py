@@ -58,7 +58,9 @@ def _summary(result: Any) -> str:
     lat = result.latency_us
     p99 = f"p99 {lat['p99'] / 1000:.1f} ms" if lat else "no responses"
     errors = ", ".join(f"{k} {v}" for k, v in result.errors.items() if v) or "no errors"
-    return f"{result.ok_rps:,.0f} ok req/s, {p99}, {errors}"
+    cpu = result.cpu
+    used = f", cores: server {cpu['server']:.2f} wrk {cpu['wrk']:.2f} other {cpu['other']:.2f}" if cpu else ""
+    return f"{result.ok_rps:,.0f} ok req/s, {p99}, {errors}{used}"
 
 
 def run_target(
@@ -103,7 +105,7 @@ def _run_scenarios(
             fixtures.register_users(server.port, sizes.seeded_users)
         except Exception as exc:
             rec.fail(where, "fixtures", exc)
-    ctx = Context(target, server.port, placement, sizes, build)
+    ctx = Context(target, server.port, server.process.pid, placement, sizes, build)
     for scenario in scenarios:
         if not scenario.applies(target):
             continue

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import checks
+import cpuwatch
 import fixtures
 import wrk
 from targets import Placement, Target
@@ -39,7 +40,7 @@ class Sizes:
 
 
 FULL = Sizes(
-    duration_s=8, warmup_s=1, ping_connections=1000, fake_login_connections=1000, real_login_connections=32,
+    duration_s=8, warmup_s=1, ping_connections=1000, fake_login_connections=1000, real_login_connections=16,
     me_connections=256, me_tokens=32, refresh_connections=64, users_connections=256, users_page=50,
     seeded_users=60, ramp=(500, 1000, 2000, 3000), storm_connections=128, probe_connections=4, hash_samples=20,
 )
@@ -54,6 +55,7 @@ SMOKE = Sizes(
 class Context:
     target: Target
     port: int
+    server_pid: int
     placement: Placement
     sizes: Sizes
     build: Path
@@ -69,8 +71,11 @@ class Context:
             cpus=self.placement.load_cpus,
         )
 
-    def run(self, load: Load) -> WrkResult:
-        return wrk.run(load, self.build)
+    def run(self, load: Load, background: tuple[int, ...] = ()) -> WrkResult:
+        """One wrk run; `background`: pids of other load generators running meanwhile (counted as wrk)."""
+        before = cpuwatch.snapshot(self.server_pid, background)
+        result = wrk.run(load, self.build)
+        return replace(result, cpu=cpuwatch.cores_used(before, cpuwatch.snapshot(self.server_pid, background)))
 
     def measure(self, load: Load) -> WrkResult:
         """A warm-up run (discarded), then the measured one."""
@@ -167,12 +172,14 @@ def ping_under_login_storm(ctx: Context) -> Result:
         "/auth/login", ctx.sizes.storm_connections, script="post_json.lua", env={"BENCH_BODY": body},
         duration_s=ctx.sizes.duration_s + 2,
     )
+    before = cpuwatch.snapshot(ctx.server_pid)
     storm = wrk.spawn(storm_load, ctx.build)
     try:
         time.sleep(1)  # let the storm fill the hash pool first
-        under = ctx.run(probe)
+        under = ctx.run(probe, background=(storm.pid,))
     finally:
         logins = wrk.collect(storm, storm_load)
+    logins = replace(logins, cpu=cpuwatch.cores_used(before, cpuwatch.snapshot(ctx.server_pid)))
     return {"idle": idle, "storm": under, "logins": logins}
 
 

@@ -1,10 +1,18 @@
 """Run wrk (Debian's package) in its own process, optionally pinned, and parse what it measured.
 
 Every run appends lua/report.lua to its scenario script, whose done() prints one `BENCH_JSON {...}` line:
-requests completed, bytes, socket errors (connect, read, write, timeouts) and non-2xx/3xx responses
-("status"), and latency percentiles of the completed requests in microseconds. wrk counts a request slower
-than --timeout as a timeout, not in the latency histogram; its timeout counter also counts, every 2 s, each
-connection still waiting past the timeout, so it measures how long connections starve, not only how many.
+responses received, bytes, socket errors (connect, read, write, timeout), responses with a status >= 400
+("status"), and latency percentiles in microseconds.
+
+How wrk counts, and what follows for the figures here:
+- A response slower than --timeout still counts in `requests`, adds one to `timeout`, and is left out of the
+  latency histogram.
+- Every 2 s wrk also adds one to `timeout` for each connection whose request is older than --timeout, so a
+  starved connection counts once per 2 s it starves, as a client retrying after each timeout would.
+- wrk corrects its latency histogram for coordinated omission (it adds the samples a constant-rate client
+  would have seen), so its percentiles are higher than the plain latencies of the responses, never lower.
+- Hence: ok = responses with status < 400; success rate = ok / (responses + connect, read and write errors
+  + timeouts), the nearest wrk gets to locust's failure ratio (a late response counts once each way).
 """
 
 from __future__ import annotations
@@ -48,6 +56,8 @@ class WrkResult:
     latency_us: dict[str, float]
     extra: dict[str, Any]
     connections: int
+    cpu: dict[str, float] = field(default_factory=dict)
+    """Average cores used during the run, by whom (see cpuwatch)."""
 
     @property
     def rps(self) -> float:
@@ -55,7 +65,7 @@ class WrkResult:
 
     @property
     def ok(self) -> int:
-        """Responses with a 2xx or 3xx status."""
+        """Responses with a status below 400."""
         return self.requests - self.errors["status"]
 
     @property
@@ -68,15 +78,16 @@ class WrkResult:
 
     @property
     def success_rate(self) -> float:
-        """Successful responses over everything attempted: responses plus socket errors and timeouts."""
-        attempted = self.requests + self.socket_errors
-        return self.ok / attempted if attempted else 0.0
+        """ok / (responses + socket errors and timeouts); see the module doc."""
+        attempts = self.requests + self.socket_errors
+        return self.ok / attempts if attempts else 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "connections": self.connections, "requests": self.requests, "duration_s": self.duration_s,
             "bytes": self.bytes, "rps": self.rps, "ok_rps": self.ok_rps, "success_rate": self.success_rate,
-            "errors": self.errors, "latency_us": self.latency_us, **({"extra": self.extra} if self.extra else {}),
+            "errors": self.errors, "latency_us": self.latency_us, "cpu": self.cpu,
+            **({"extra": self.extra} if self.extra else {}),
         }
 
 
@@ -119,10 +130,12 @@ def collect(process: subprocess.Popen[str], load: Load) -> WrkResult:
     if process.returncode != 0 or line is None:
         raise WrkFailed(f"wrk against {load.url} failed ({process.returncode}): {stderr.strip()} {stdout[-500:]}")
     data = json.loads(line.removeprefix("BENCH_JSON "))
-    extra = {k: v for k, v in data.items() if k not in ("duration_us", "requests", "bytes", "errors", "latency_us")}
+    known = ("duration_us", "requests", "bytes", "errors", "latency_us")
+    extra = {k: v for k, v in data.items() if k not in known}
     return WrkResult(
-        requests=int(data["requests"]), duration_s=data["duration_us"] / 1e6, bytes=int(data["bytes"]),
-        errors={k: int(v) for k, v in data["errors"].items()}, latency_us=data.get("latency_us", {}),
+        requests=int(data["requests"]), duration_s=data["duration_us"] / 1e6,
+        bytes=int(data["bytes"]), errors={k: int(v) for k, v in data["errors"].items()},
+        latency_us=data.get("latency_us", {}),
         extra=extra, connections=load.connections,
     )
 
