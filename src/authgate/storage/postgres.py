@@ -11,7 +11,7 @@ import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -22,11 +22,12 @@ from authgate.domain.users import User
 from authgate.errors import DatabaseUnavailable, EmailTaken, UsernameTaken
 from authgate.storage.base import UserPage, UserQuery
 from authgate.storage.migrations import load_migrations
+from authgate.storage.userpage import PREFIX_END, WIDE, Dialect, count_prefix_sql, page_sql
 
 _MIGRATION_LOCK = 0x61757468  # "auth": advisory lock id for migrations
 _KEY_LOCK = 0x6B657973  # "keys": advisory lock id for key creation and rotation
 _ADMIN_LOCK = 0x61646D6E  # "admn": advisory lock id for changes that may remove an admin
-_PREFIX_END = "\U0010ffff"
+_KEYS = ("username_key", "email_key")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _CONNECTION_ERRORS = (
@@ -40,7 +41,6 @@ _CONNECTION_ERRORS = (
 )
 
 _USER_COLUMNS = "id, username, email, password_hash, roles, disabled, email_verified, created_at, updated_at"
-_USER_COLUMNS_U = ", ".join(f"u.{c}" for c in _USER_COLUMNS.split(", "))
 _SESSION_COLUMNS = "s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.ended_at, s.user_agent, s.ip"
 
 
@@ -91,44 +91,12 @@ def _unique_violation(exc: Exception) -> Exception:
     return exc
 
 
-def user_page_sql(query: UserQuery) -> tuple[str, list[object]]:
+_DIALECT = Dialect("postgres")
+
+
+def user_page_sql(query: UserQuery, wide: tuple[bool, bool] = (False, False)) -> tuple[str, list[object]]:
     """The statement and arguments of `page()` (a function, so that the scale check can EXPLAIN it)."""
-    where: list[str] = []
-    args: list[object] = []
-
-    def arg(value: object) -> str:
-        args.append(value)
-        return f"${len(args)}"
-
-    # With a role, rows come from user_roles, whose indexes are ordered by (role, created_at, id) and
-    # (role, username_key): the page is a range scan of one index whatever the role's share of the users.
-    if query.role:
-        source = "user_roles r JOIN users u ON u.id = r.user_id"
-        created, ident, name = "r.created_at", "r.user_id", "r.username_key"
-        where.append(f"r.role = {arg(query.role)}")
-    else:
-        source = "users u"
-        created, ident, name = "u.created_at", "u.id", "u.username_key"
-    if query.prefix:
-        lo, hi = arg(query.prefix), arg(query.prefix + _PREFIX_END)
-        where.append(
-            f"((u.username_key >= {lo} AND u.username_key < {hi}) OR (u.email_key >= {lo} AND u.email_key < {hi}))"
-        )
-    if query.sort == "username":
-        order = name
-        if query.after:
-            where.append(f"{name} > {arg(query.after[0])}")
-    else:
-        desc = query.sort == "-created_at"
-        order = f"{created} DESC, {ident} DESC" if desc else f"{created}, {ident}"
-        if query.after:
-            stamp = _EPOCH + timedelta(microseconds=int(query.after[0]))
-            where.append(f"({created}, {ident}) {'<' if desc else '>'} ({arg(stamp)}, {arg(query.after[1])}::uuid)")
-    sql = f"SELECT {_USER_COLUMNS_U} FROM {source}"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += f" ORDER BY {order} LIMIT {arg(query.limit + 1)}"
-    return sql, args
+    return page_sql(_DIALECT, query, wide)
 
 
 class PostgresUsers:
@@ -202,7 +170,12 @@ class PostgresUsers:
         await self.conn.execute("SELECT pg_advisory_xact_lock($1)", _ADMIN_LOCK)
 
     async def page(self, query: UserQuery) -> UserPage:
-        sql, args = user_page_sql(query)
+        wide = (False, False)
+        if query.prefix:
+            bounds = (query.prefix, query.prefix + PREFIX_END)
+            counts = [await self.conn.fetchval(count_prefix_sql(_DIALECT, k), *bounds) for k in _KEYS]
+            wide = (counts[0] >= WIDE, counts[1] >= WIDE)
+        sql, args = user_page_sql(query, wide)
         rows = await self.conn.fetch(sql, *args)
         return UserPage([_user(r) for r in rows[: query.limit]], has_more=len(rows) > query.limit)
 

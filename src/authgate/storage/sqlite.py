@@ -21,9 +21,10 @@ from authgate.domain.users import User
 from authgate.errors import DatabaseUnavailable, EmailTaken, UsernameTaken
 from authgate.storage.base import UserPage, UserQuery
 from authgate.storage.migrations import load_migrations
+from authgate.storage.userpage import PREFIX_END, WIDE, Dialect, count_prefix_sql, page_sql
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_PREFIX_END = "\U0010ffff"
+_KEYS = ("username_key", "email_key")
 
 
 def _ts(value: datetime) -> int:
@@ -49,7 +50,6 @@ def path_from_url(url: str) -> str:
 
 
 _USER_COLUMNS = "id, username, email, password_hash, roles, disabled, email_verified, created_at, updated_at"
-_USER_COLUMNS_U = ", ".join(f"u.{c}" for c in _USER_COLUMNS.split(", "))
 
 
 def _user(row: tuple) -> User:  # type: ignore[type-arg]
@@ -102,40 +102,12 @@ def _unique_violation(exc: sqlite3.IntegrityError) -> Exception:
     return exc
 
 
-def user_page_sql(query: UserQuery) -> tuple[str, list[object]]:
+_DIALECT = Dialect("sqlite")
+
+
+def user_page_sql(query: UserQuery, wide: tuple[bool, bool] = (False, False)) -> tuple[str, list[object]]:
     """The statement and arguments of `page()` (a function, so that the scale check can EXPLAIN it)."""
-    # With a role, rows come from user_roles, whose indexes are ordered by (role, created_at, id) and
-    # (role, username_key): the page is a range scan of one index whatever the role's share of the users.
-    where: list[str] = []
-    args: list[object] = []
-    if query.role:
-        source = "user_roles r JOIN users u ON u.id = r.user_id"
-        created, ident, name = "r.created_at", "r.user_id", "r.username_key"
-        where.append("r.role = ?")
-        args.append(query.role)
-    else:
-        source = "users u"
-        created, ident, name = "u.created_at", "u.id", "u.username_key"
-    if query.prefix:
-        where.append("((u.username_key >= ? AND u.username_key < ?) OR (u.email_key >= ? AND u.email_key < ?))")
-        args += [query.prefix, query.prefix + _PREFIX_END] * 2
-    if query.sort == "username":
-        order = name
-        if query.after:
-            where.append(f"{name} > ?")
-            args.append(query.after[0])
-    else:
-        desc = query.sort == "-created_at"
-        order = f"{created} DESC, {ident} DESC" if desc else f"{created}, {ident}"
-        if query.after:
-            where.append(f"({created}, {ident}) {'<' if desc else '>'} (?, ?)")
-            args += [int(query.after[0]), query.after[1]]
-    sql = f"SELECT {_USER_COLUMNS_U} FROM {source}"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += f" ORDER BY {order} LIMIT ?"
-    args.append(query.limit + 1)
-    return sql, args
+    return page_sql(_DIALECT, query, wide)
 
 
 class SqliteUsers:
@@ -211,7 +183,12 @@ class SqliteUsers:
         """`BEGIN IMMEDIATE` already serialises every writer of the database."""
 
     async def page(self, query: UserQuery) -> UserPage:
-        sql, args = user_page_sql(query)
+        wide = (False, False)
+        if query.prefix:
+            bounds = (query.prefix, query.prefix + PREFIX_END)
+            counts = [self.conn.execute(count_prefix_sql(_DIALECT, k), bounds).fetchone()[0] for k in _KEYS]
+            wide = (counts[0] >= WIDE, counts[1] >= WIDE)
+        sql, args = user_page_sql(query, wide)
         rows = self.conn.execute(sql, args).fetchall()
         return UserPage([_user(r) for r in rows[: query.limit]], has_more=len(rows) > query.limit)
 
