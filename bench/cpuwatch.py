@@ -79,3 +79,15 @@ def cores_used(before: Snapshot, after: Snapshot) -> dict[str, float]:
         "machine": round(machine, 3), "server": round(server, 3), "postgres": round(postgres, 3),
         "wrk": round(load, 3), "other": round(max(0.0, machine - server - postgres - load), 3),
     }
+
+
+def wait_quiet(server_pid: int, max_wait_s: float, threshold: float = 0.15, sample_s: float = 0.5) -> float:
+    """Wait (up to `max_wait_s`) until other processes use less than `threshold` cores; the seconds waited."""
+    started = time.monotonic()
+    while True:
+        before = snapshot(server_pid)
+        time.sleep(sample_s)
+        if cores_used(before, snapshot(server_pid)).get("other", 0.0) < threshold:
+            return time.monotonic() - started
+        if time.monotonic() - started > max_wait_s:
+            return time.monotonic() - started

@@ -344,8 +344,10 @@ def disturbance(doc: dict[str, Any]) -> str:
     worst = max(others)
     verdict = ("**the machine was not quiet: figures are disturbed**" if statistics.median(others) > 0.1 or worst > 0.3
                else "the machine was quiet")
+    rerun = len(doc.get("discarded", []))
     return (f"- CPU used by processes other than the server, PostgreSQL and wrk during measurements: median "
-            f"{statistics.median(others):.2f} cores, max {worst:.2f} ({verdict})")
+            f"{statistics.median(others):.2f} cores, max {worst:.2f} ({verdict}); {rerun} disturbed "
+            "measurement(s) were run again (the disturbed ones are kept in the JSON under \"discarded\")")
 
 
 def _heading(sc: dict[str, Any]) -> str:

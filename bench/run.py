@@ -176,6 +176,7 @@ def main(argv: list[str]) -> int:
         "scenarios": [{"key": s.key, "number": s.number, "title": s.title, "kind": s.kind,
                        "baselines": list(s.baselines)} for s in scenarios],
         "measurements": rec.measurements, "starts": rec.starts, "failures": rec.failures,
+        "discarded": rec.discarded,
     }
     out = args.out or (BUILD / "smoke-results" if args.smoke else BENCH / "results")
     stem = f"{now:%Y-%m-%d}-{meta['host']}"

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cpuwatch
 import fixtures
 import servers
-from scenarios import Context, Scenario, Sizes
+from scenarios import DISTURBED, Context, Result, Scenario, Sizes
 from targets import Placement, Target
 
 
@@ -27,6 +28,8 @@ class Recorder:
     measurements: list[dict[str, Any]] = field(default_factory=list)
     starts: list[dict[str, Any]] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
+    discarded: list[dict[str, Any]] = field(default_factory=list)
+    """Measurements disturbed by other processes and run again (kept for the record)."""
 
     def fail(self, where: dict[str, Any], scenario: str, exc: BaseException) -> None:
         error = f"{type(exc).__name__}: {exc}"
@@ -110,7 +113,7 @@ def _run_scenarios(
         if not scenario.applies(target):
             continue
         try:
-            results = scenario.run(ctx)
+            results = _run_quietly(scenario, ctx, server.process.pid, sizes, rec, where)
         except Exception as exc:
             rec.fail(where, scenario.key, exc)
             if not server.alive():
@@ -124,6 +127,30 @@ def _run_scenarios(
             rec.fail(where, "server", servers.ServerFailed(f"died during {scenario.key}:\n{server.log_tail()}"))
             return
     start["after_load"] = server.memory().as_dict()
+
+
+def _disturbance(results: Result) -> float:
+    return max((r.cpu.get("other", 0.0) for r in results.values()), default=0.0)
+
+
+def _run_quietly(
+    scenario: Scenario, ctx: Context, server_pid: int, sizes: Sizes, rec: Recorder, where: dict[str, Any]
+) -> Result:
+    """Run a scenario when the machine is quiet; run it once more if other processes disturbed it."""
+    if not sizes.quiet_wait_s:
+        return scenario.run(ctx)
+    waited = cpuwatch.wait_quiet(server_pid, sizes.quiet_wait_s)
+    if waited > 1:
+        say(f"  (waited {waited:.0f} s for other processes to leave the CPUs)")
+    results = scenario.run(ctx)
+    other = _disturbance(results)
+    if other <= DISTURBED:
+        return results
+    say(f"  {where['target']} {scenario.key}: other processes used {other:.2f} cores; running it again")
+    for step, result in results.items():
+        rec.discarded.append({**where, "scenario": scenario.key, "step": step, "wrk": result.as_dict()})
+    cpuwatch.wait_quiet(server_pid, sizes.quiet_wait_s)
+    return scenario.run(ctx)
 
 
 def run_all(
