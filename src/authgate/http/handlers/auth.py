@@ -9,6 +9,7 @@ import msgspec
 from authgate.domain.auth import ClientInfo, TokenPair
 from authgate.errors import (
     EmailTaken,
+    FieldError,
     InvalidCredentials,
     InvalidRefreshToken,
     Overloaded,
@@ -18,6 +19,7 @@ from authgate.errors import (
     SessionNotFound,
     Unauthorized,
     UsernameTaken,
+    ValidationFailed,
 )
 from authgate.http.bearer import authenticate
 from authgate.http.decoding import read_form, read_json
@@ -223,12 +225,16 @@ _INACTIVE = IntrospectionResponse(active=False)
     tag="auth",
     form=IntrospectionRequest,
     response=IntrospectionResponse,
+    errors=(ValidationFailed,),
 )
 async def introspect(req: Request) -> Response:
     """RFC 7662 token introspection, for services that must see a logout at once rather than at expiry.
 
     It tells only the holder of a token about that token, so it needs no client authentication."""
-    token = (await read_form(req)).get("token", "")
+    form = await read_form(req)
+    if "token" not in form:  # RFC 7662 2.1: required (an empty one is simply not active)
+        raise ValidationFailed([FieldError("token", "is required")])
+    token = form["token"]
     try:
         principal = await req.services.auth.authenticate(token)
     except Unauthorized:
