@@ -1,4 +1,4 @@
-"""The `authgate` command: serve, migrate, create-user, keys."""
+"""The `authgate` command: serve, migrate, create-user, keys, users."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
+from authgate import cli_users
 from authgate.config import ConfigError, Settings, load_settings
 from authgate.errors import AuthgateError, ValidationFailed
 from authgate.services import Services
@@ -38,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     keys_sub.add_parser("list", help="list signing keys")
     keys_sub.add_parser("rotate", help="add a new signing key; the old one verifies until its tokens expire")
+    cli_users.add_parser(sub)
     return parser
 
 
@@ -59,6 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(_create_user(settings, args.username, args.email, password, args.admin))
         if args.command == "keys":
             return _run(_keys(settings, args.keys_command))
+        if args.command == "users":
+            return _run(cli_users.run(settings, args))
     except ConfigError as exc:
         print(f"authgate: configuration error: {exc}", file=sys.stderr)
         return 2
