@@ -307,6 +307,33 @@ def _ramp_chart(run: Run, key: str, path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def _storm_chart(run: Run, key: str, path: Path, title: str) -> None:
+    placements = list(run.placements)
+    fig, axes = plt.subplots(1, len(placements), figsize=(6 * len(placements), 3.2), squeeze=False)
+    for ax, placement in zip(axes[0], placements, strict=True):
+        targets = run.targets_in(placement, key, "storm")
+        for j, target in enumerate(targets):
+            for k, (step, shade) in enumerate((("idle", 0.45), ("storm", 1.0))):
+                for i, pct in enumerate(("p50", "p99")):
+                    value = run.stat(placement, key, step, target, lat(pct))
+                    if value is None:
+                        continue
+                    x = j * 5 + k * 2 + i
+                    ax.bar(x, value, color=COLORS.get(placement, "grey"), alpha=shade if i else shade * 0.6,
+                           label=f"{pct} {step}" if j == 0 else None)
+                    ax.text(x, value, f"{value:.1f}", ha="center", va="bottom", fontsize=7)
+        ax.set_xticks([j * 5 + 1.5 for j in range(len(targets))])
+        ax.set_xticklabels([run.labels[t] for t in targets], fontsize=8)
+        ax.set_yscale("log")
+        ax.set_ylabel("/ping latency ms")
+        ax.set_title(placement, fontsize=9)
+        ax.legend(fontsize=7)
+    fig.suptitle(title + " (idle: no storm; median of rounds)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def _startup_chart(run: Run, path: Path) -> None:
     data = startup_rows(run)
     targets = [t for t in run.labels if any((p, t) in data for p in run.placements)]
@@ -365,6 +392,7 @@ def markdown(run: Run, charts: dict[str, str]) -> str:
         out.append("")
     out += [
         f"- Machine: {meta['cpu']}, {meta['nproc']} cores, {meta['memory_gib']:.0f} GiB, kernel {meta['kernel']}",
+        f"- authgate: repository at {meta['git_commit']}; command: `{meta['command']}`",
         f"- Mode: {'smoke (correctness only; figures meaningless)' if meta['smoke'] else 'full'}; "
         f"{meta['runs']} round(s) per placement, {meta['sizes']['duration_s']} s per measurement "
         f"(+{meta['sizes']['warmup_s']} s warm-up), wall time {meta['elapsed_s'] / 60:.1f} min",
@@ -416,7 +444,7 @@ def write(doc: dict[str, Any], out_dir: Path, stem: str) -> Path:
         if sc["kind"] == "ramp":
             _ramp_chart(run, key, path, _heading(sc))
         elif sc["kind"] == "storm":
-            _bars(run, key, "storm", lat("p99"), "/ping p99 ms during the login storm", path, _heading(sc))
+            _storm_chart(run, key, path, _heading(sc))
         elif sc["kind"] == "login":
             _bars(run, key, "", ok_rps, "logins/s", path, _heading(sc))
         else:

@@ -74,9 +74,12 @@ def _cpu_model() -> str:
 
 
 def _git_commit() -> str:
-    result = subprocess.run(["git", "-C", str(BENCH), "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, check=False)
-    return result.stdout.strip() or "unknown"
+    """HEAD, with "+dirty" when authgate's sources differ from it (then HEAD is not exactly what ran)."""
+    head = subprocess.run(["git", "-C", str(BENCH), "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True, check=False).stdout.strip() or "unknown"
+    dirty = subprocess.run(["git", "-C", str(BENCH.parent), "status", "--porcelain", "--", "src"],
+                           capture_output=True, text=True, check=False).stdout.strip()
+    return head + ("+dirty" if dirty else "")
 
 
 def other_cpu_now(seconds: float = 2.0) -> float:
