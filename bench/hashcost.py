@@ -37,3 +37,8 @@ def go_ms(gin_real: Path, samples: int) -> float:
         [str(gin_real), "-n", str(samples), "hash-cost"], capture_output=True, text=True, check=True
     )
     return float(json.loads(result.stdout)["median_ms"])
+
+
+def measure(gin_real: Path, samples: int) -> dict[str, float]:
+    """Median ms of one hash with each implementation."""
+    return {"argon2_cffi_ms": argon2_cffi_ms(samples), "go_x_crypto_ms": go_ms(gin_real, samples)}

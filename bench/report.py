@@ -398,7 +398,8 @@ def markdown(run: Run, charts: dict[str, str]) -> str:
         f"(+{meta['sizes']['warmup_s']} s warm-up), wall time {meta['elapsed_s'] / 60:.1f} min",
         *[f"- Placement **{name}**: {p['describe']}" for name, p in run.placements.items()],
         f"- argon2id (m=19456 KiB, t=2, p=1), one hash: {f_num(doc['hash_cost'].get('argon2_cffi_ms'), 1)} ms "
-        f"(argon2-cffi), {f_num(doc['hash_cost'].get('go_x_crypto_ms'), 1)} ms (Go x/crypto)",
+        f"(argon2-cffi), {f_num(doc['hash_cost'].get('go_x_crypto_ms'), 1)} ms (Go x/crypto): the lower of the "
+        "medians measured at the start and at the end of the run",
         f"- Load average before / after: {meta['loadavg_before']} / {meta.get('loadavg_after', '?')}",
         disturbance(doc),
         f"- Versions: {', '.join(f'{k} {v}' for k, v in meta['versions'].items())}",
