@@ -244,3 +244,42 @@ async def test_keyset_pages_walk_every_user_once(db: Database) -> None:
     assert await walk("username", prefix="user01") == [u.id for u in users[10:20]]
     assert await walk("created_at", role="admin") == [users[3].id]
     assert await walk("created_at", prefix="user044@") == [users[44].id]
+
+
+@pytest.mark.parametrize("wide_at", [1, 10_000])
+async def test_prefix_pages_agree_in_both_plans(db: Database, monkeypatch: pytest.MonkeyPatch, wide_at: int) -> None:
+    """q= is answered by a range scan of the key (few matches) or a scan in sort order (many): same rows."""
+    monkeypatch.setattr(f"authgate.storage.{'sqlite' if db.dialect == 'sqlite' else 'postgres'}.WIDE", wide_at)
+    users = [make_user(f"{'ab' if i % 3 else 'zz'}{i:03d}", created=NOW + timedelta(seconds=i)) for i in range(40)]
+    for i, u in enumerate(users):
+        u.email = f"{'zz' if i % 5 == 0 else 'ab'}-mail{i:03d}@example.com"
+        u.roles = ("admin", "user") if i % 4 == 0 else ("user",)
+    async with db.transaction() as tx:
+        for u in users:
+            await tx.users.add(u)
+
+    async def walk(sort: str, prefix: str, role: str | None = None) -> list[str]:
+        seen: list[str] = []
+        after = None
+        while True:
+            async with db.reader() as r:
+                query = UserQuery(limit=3, sort=sort, after=after, prefix=prefix, role=role)  # type: ignore[arg-type]
+                page = await r.users.page(query)
+            seen += [u.id for u in page.users]
+            if not page.has_more:
+                return seen
+            last = page.users[-1]
+            micros = (last.created_at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+            after = (last.username_key if sort == "username" else str(micros), last.id)
+
+    def expected(sort: str, prefix: str, role: str | None = None) -> list[str]:
+        hits = [u for u in users if u.username_key.startswith(prefix) or u.email_key.startswith(prefix)]
+        hits = [u for u in hits if role is None or role in u.roles]
+        key = {"username": lambda u: u.username_key, "created_at": lambda u: (u.created_at, u.id)}
+        ordered = sorted(hits, key=key["username" if sort == "username" else "created_at"])
+        return [u.id for u in (reversed(ordered) if sort == "-created_at" else ordered)]
+
+    for sort in ("created_at", "-created_at", "username"):
+        for prefix in ("zz", "ab", "ab0", "nobody"):
+            assert await walk(sort, prefix) == expected(sort, prefix), (sort, prefix)
+            assert await walk(sort, prefix, "admin") == expected(sort, prefix, "admin"), (sort, prefix)
