@@ -13,6 +13,7 @@ from typing import Literal, Protocol
 
 import msgspec
 
+from authgate.domain.audit import AuditEvent, AuditPage, AuditQuery
 from authgate.domain.keys import StoredKey
 from authgate.domain.sessions import RefreshToken, Session
 from authgate.domain.users import User
@@ -103,6 +104,16 @@ class KeyStore(Protocol):
     async def add_secret(self, name: str, value: bytes, now: datetime) -> None: ...
 
 
+class AuditStore(Protocol):
+    async def add(self, event: AuditEvent) -> None: ...
+
+    async def page(self, query: AuditQuery) -> AuditPage:
+        """Newest first (by id, which is time-ordered), after `query.before` when given."""
+
+    async def delete_before(self, at: datetime) -> int:
+        """Delete the events that happened before `at` (retention); how many."""
+
+
 class Stores(Protocol):
     """The stores, bound to one connection (and, in `transaction()`, to one transaction)."""
 
@@ -114,6 +125,9 @@ class Stores(Protocol):
 
     @property
     def keys(self) -> KeyStore: ...
+
+    @property
+    def audit(self) -> AuditStore: ...
 
 
 class Database(Protocol):

@@ -22,6 +22,7 @@ from authgate.domain.users import User
 from authgate.errors import DatabaseUnavailable, EmailTaken, UsernameTaken
 from authgate.storage.base import UserPage, UserQuery
 from authgate.storage.migrations import load_migrations
+from authgate.storage.postgres_audit import PostgresAudit
 from authgate.storage.userpage import PREFIX_END, WIDE, Dialect, count_prefix_sql, page_sql
 
 _MIGRATION_LOCK = 0x61757468  # "auth": advisory lock id for migrations
@@ -311,12 +312,13 @@ class PostgresKeys:
 
 
 class PostgresStores:
-    __slots__ = ("keys", "sessions", "users")
+    __slots__ = ("audit", "keys", "sessions", "users")
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.users = PostgresUsers(conn)
         self.sessions = PostgresSessions(conn)
         self.keys = PostgresKeys(conn)
+        self.audit = PostgresAudit(conn)
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

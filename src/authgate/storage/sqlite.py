@@ -21,6 +21,7 @@ from authgate.domain.users import User
 from authgate.errors import DatabaseUnavailable, EmailTaken, UsernameTaken
 from authgate.storage.base import UserPage, UserQuery
 from authgate.storage.migrations import load_migrations
+from authgate.storage.sqlite_audit import SqliteAudit
 from authgate.storage.userpage import PREFIX_END, WIDE, Dialect, count_prefix_sql, page_sql
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -320,12 +321,13 @@ class SqliteKeys:
 
 
 class SqliteStores:
-    __slots__ = ("keys", "sessions", "users")
+    __slots__ = ("audit", "keys", "sessions", "users")
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.users = SqliteUsers(conn)
         self.sessions = SqliteSessions(conn)
         self.keys = SqliteKeys(conn)
+        self.audit = SqliteAudit(conn)
 
 
 class SqliteDatabase:

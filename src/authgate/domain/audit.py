@@ -1,0 +1,123 @@
+"""The audit log: security events (who, what, when, from where, with what outcome), kept in the database.
+
+A use case writes its event through `tx.audit.add(audit_event(...))` in the same transaction as the change it
+records (a login creates its session and its `login_success` together); an event with no change of its own
+(a failed login) is one small insert, which the rate limits in front of it keep from becoming a flood.
+`user_id` has no foreign key, so a deleted user's history stays. Admins read the log newest first with
+`GET /audit`, keyset-paginated with signed cursors (`authgate.domain.audit_log`).
+
+For other use cases (the admin API, the email flows):
+
+    from authgate.domain.audit import audit_event
+    async with db.transaction() as tx:
+        ...  # the change
+        await tx.audit.add(audit_event("admin_user_update", at=now, user_id=target.id, actor_id=admin.id,
+                                       ip=client_ip, detail={"changed": "roles,disabled"}))
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+
+from authgate.domain.ids import new_id
+
+Outcome = Literal["success", "failure"]
+
+EVENTS = frozenset(
+    {
+        "register",
+        "login_success",
+        "login_failure",
+        "lockout",
+        "refresh_reuse",
+        "logout",
+        "logout_all",
+        "session_end",
+        "password_change",
+        # the admin API
+        "admin_user_create",
+        "admin_user_update",
+        "admin_user_delete",
+        # the email flows
+        "email_verification",
+        "password_reset_request",
+        "password_reset",
+    }
+)
+MAX_DETAIL_BYTES = 1024
+MAX_USER_AGENT = 512
+
+DetailValue = str | int | bool | None
+
+
+class AuditEvent(msgspec.Struct, kw_only=True):
+    id: str
+    at: datetime
+    event: str
+    outcome: Outcome = "success"
+    user_id: str | None = None
+    """Whom the event is about (None: an unknown account)."""
+    actor_id: str | None = None
+    """Who did it, when not the user (an admin)."""
+    ip: str = ""
+    user_agent: str = ""
+    detail: str = ""
+    """A small JSON object, or empty."""
+
+
+_detail = msgspec.json.Encoder()
+
+
+def audit_event(
+    event: str,
+    *,
+    at: datetime,
+    outcome: Outcome = "success",
+    user_id: str | None = None,
+    actor_id: str | None = None,
+    ip: str = "",
+    user_agent: str = "",
+    detail: Mapping[str, DetailValue] | None = None,
+) -> AuditEvent:
+    """A new event (its id is a fresh UUIDv7, so ids order events by time). `event` must be one of EVENTS."""
+    if event not in EVENTS:
+        raise ValueError(f"unknown audit event {event!r}; add it to authgate.domain.audit.EVENTS")
+    encoded = _detail.encode(dict(detail)).decode() if detail else ""
+    if len(encoded) > MAX_DETAIL_BYTES:
+        encoded = _detail.encode({"truncated": True}).decode()
+    return AuditEvent(
+        id=new_id(),
+        at=at,
+        event=event,
+        outcome=outcome,
+        user_id=user_id,
+        actor_id=actor_id,
+        ip=ip,
+        user_agent=user_agent[:MAX_USER_AGENT],
+        detail=encoded,
+    )
+
+
+class AuditQuery(msgspec.Struct, frozen=True, kw_only=True):
+    limit: int = 50
+    user_id: str | None = None
+    event: str | None = None
+    before: str | None = None
+    """Keyset position: the id of the last event seen (pages go from newest to oldest)."""
+
+
+class AuditPage(msgspec.Struct, frozen=True):
+    events: list[AuditEvent]
+    has_more: bool
+
+
+def first_id_at(at: datetime) -> str:
+    """The smallest UUIDv7 of the millisecond `at`: every event id made before `at` sorts below it."""
+    ms = int(at.timestamp() * 1000) & 0xFFFF_FFFF_FFFF
+    value = ms << 80 | 0x7 << 76 | 0b10 << 62
+    return str(uuid.UUID(int=value))
