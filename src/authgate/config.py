@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from authgate.domain.ratelimits import DEFAULT_RATE_LIMITS, parse_rate_limits
+
 ENV_PREFIX = "AUTHGATE_"
 
 Seconds = Annotated[int, msgspec.Meta(ge=1)]
@@ -44,6 +46,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     database_replica_urls: tuple[str, ...] = ()
     database_pool_size: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 10
     redis_url: str | None = None
+    """redis://host:port/db (or rediss://, unix://); shared by every instance for rate limits and back-off."""
+    redis_prefix: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")] = "authgate"
+    """Prefix of every Redis key authgate writes (several deployments, or test runs, can share one Redis)."""
+    redis_timeout_ms: Annotated[int, msgspec.Meta(ge=10, le=5000)] = 250
+    """Past this, Redis counts as unreachable and limits fall back to in-process (so a dead Redis is not slow)."""
 
     # Tokens and sessions
     issuer: str = "http://127.0.0.1:8080"
@@ -71,6 +78,19 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     registration_open: bool = True
     roles: tuple[str, ...] = ("admin", "user")
     default_roles: tuple[str, ...] = ("user",)
+    hide_account_existence: bool = False
+    """`true`: registering a taken email answers 202 "check your email" like a new one (its owner is told)."""
+
+    # Abuse resistance (docs/abuse.md)
+    rate_limit_enabled: bool = True
+    """Rate limits and login back-off; `false` only for benchmarks."""
+    rate_limits: str = DEFAULT_RATE_LIMITS
+    """`endpoint:scope=N/unit,...;...` for login, register, refresh, email by ip and account; each entry
+    replaces that default, `=none` removes it."""
+    login_backoff_after: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 5
+    """Login attempts at one account (since its last success) before each further one must wait 1, 2, 4, ... s."""
+    login_backoff_max: Annotated[int, msgspec.Meta(ge=1, le=86400)] = 900
+    """The longest back-off wait, seconds."""
 
     # Observability
     access_log: bool = True
@@ -108,6 +128,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
                 raise ConfigError(f"AUTHGATE_TRUSTED_PROXIES: {proxy!r} is not an IP address or network") from None
         if self.session_ttl < self.access_token_ttl:
             raise ConfigError("AUTHGATE_SESSION_TTL must be at least AUTHGATE_ACCESS_TOKEN_TTL")
+        try:
+            parse_rate_limits(self.rate_limits)
+        except ValueError as exc:
+            raise ConfigError(f"AUTHGATE_RATE_LIMITS={self.rate_limits!r}: {exc}") from None
+        if self.redis_url is not None and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError(
+                f"AUTHGATE_REDIS_URL={self.redis_url!r}: expected redis://host:port/db, rediss:// or unix://"
+            )
 
     @property
     def is_postgres(self) -> bool:
