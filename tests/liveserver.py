@@ -15,6 +15,12 @@ from pathlib import Path
 import httpx
 
 FAST_HASH_ENV = {"AUTHGATE_PASSWORD_HASH_MEMORY_KIB": "64", "AUTHGATE_PASSWORD_HASH_TIME_COST": "1"}
+GENEROUS_LIMITS_ENV = {
+    # Limits stay on but out of the way of tests that log in many times from 127.0.0.1; pass your own to test them.
+    "AUTHGATE_RATE_LIMITS": "login:ip=100000/minute,account=100000/hour;register:ip=100000/minute;"
+    "refresh:ip=100000/minute;email:ip=100000/minute,account=100000/hour",
+    "AUTHGATE_LOGIN_BACKOFF_AFTER": "1000",
+}
 
 
 def free_port() -> int:
@@ -51,7 +57,8 @@ def authgate(*args: str, env: dict[str, str], stdin: str | None = None) -> subpr
 def live_server(env: dict[str, str], tmp_path: Path, workers: int = 1, timeout: float = 30) -> Iterator[LiveServer]:
     port = free_port()
     log = tmp_path / f"server-{port}.log"
-    full_env = {**os.environ, **FAST_HASH_ENV, "AUTHGATE_ISSUER": f"http://127.0.0.1:{port}", **env}
+    limits = GENEROUS_LIMITS_ENV
+    full_env = {**os.environ, **FAST_HASH_ENV, **limits, "AUTHGATE_ISSUER": f"http://127.0.0.1:{port}", **env}
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "authgate", "serve", "--port", str(port), "--workers", str(workers)],

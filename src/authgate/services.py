@@ -9,14 +9,18 @@ import time
 
 from authgate.config import Settings
 from authgate.domain.admin import UserAdmin
+from authgate.domain.audit_log import AuditLog
 from authgate.domain.auth import AuthPolicy, AuthService
 from authgate.domain.clock import Clock, utcnow
 from authgate.domain.cursors import CursorCodec
+from authgate.domain.devices import DeviceTokens
+from authgate.domain.guard import LoginGuard
 from authgate.domain.keys import parse_key_encryption_key
 from authgate.domain.passwords import HashParameters, HashPool, PasswordHasher
 from authgate.domain.profile import ProfileService
 from authgate.domain.signing import SigningKeys
 from authgate.domain.tokens import AccessTokens
+from authgate.ratelimit import RateLimiting, start_rate_limiting
 from authgate.storage import open_database
 from authgate.storage.base import Database
 
@@ -36,6 +40,8 @@ class Services:
         *,
         admin: UserAdmin,
         profile: ProfileService,
+        rate_limiting: RateLimiting,
+        audit: AuditLog,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -46,6 +52,10 @@ class Services:
         self.auth = auth
         self.admin = admin
         self.profile = profile
+        self.rate_limiting = rate_limiting
+        self.rate_limits = rate_limiting.limits
+        """`await services.rate_limits.hit("email", ip=..., account=email_key)` before sending an email."""
+        self.audit = audit
         self._keyring_loaded = time.monotonic()
 
     @classmethod
@@ -63,6 +73,8 @@ class Services:
             keys = SigningKeys(db, clock, kek, settings.access_token_ttl)
             keyring = await keys.bootstrap()
             cursors = await CursorCodec.bootstrap(db, clock)
+            devices = await DeviceTokens.bootstrap(db, clock)
+            rate_limiting = await start_rate_limiting(settings)
         except BaseException:
             await db.close()
             raise
@@ -92,11 +104,24 @@ class Services:
             keys=keys,
             tokens=tokens,
             clock=clock,
+            guard=LoginGuard(rate_limiting.limits, rate_limiting.backoff, rate_limiting.policy, devices, clock),
         )
         admin = UserAdmin(db=db, auth=auth, cursors=cursors, roles=settings.roles, clock=clock)
         profile = ProfileService(db=db, hasher=hasher, pool=pool, clock=clock)
         await pool.run(hasher.warm_up)
-        return cls(settings, db, pool, hasher, keys, tokens, auth, admin=admin, profile=profile)
+        return cls(
+            settings,
+            db,
+            pool,
+            hasher,
+            keys,
+            tokens,
+            auth,
+            admin=admin,
+            profile=profile,
+            rate_limiting=rate_limiting,
+            audit=AuditLog(db, cursors),
+        )
 
     async def fresh_keyring(self) -> None:
         """Reload the key ring when it is older than a few seconds, so that a key rotated by another
@@ -107,4 +132,5 @@ class Services:
 
     async def close(self) -> None:
         self.pool.close()
+        await self.rate_limiting.close()
         await self.db.close()

@@ -6,12 +6,14 @@ inside a transaction, so a database connection is never held while a hash is com
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 import msgspec
 
+from authgate.domain.audit import AuditEvent, DetailValue, Outcome, audit_event
 from authgate.domain.clock import Clock
+from authgate.domain.guard import Attempt, LoginGuard
 from authgate.domain.ids import is_id, new_id
 from authgate.domain.passwords import HashPool, PasswordHasher, check_new_password
 from authgate.domain.sessions import (
@@ -56,6 +58,8 @@ class TokenPair(msgspec.Struct, frozen=True):
     expires_in: int
     session_id: str
     user_id: str
+    device_token: str | None = None
+    """After a login: proof for the client's next logins that it is a known device (see `domain/devices.py`)."""
 
 
 class Principal(msgspec.Struct, frozen=True):
@@ -69,6 +73,14 @@ class Principal(msgspec.Struct, frozen=True):
 class ClientInfo(msgspec.Struct, frozen=True):
     ip: str = ""
     user_agent: str = ""
+    device_token: str | None = None
+    """The known-device token the client presented at login, if any."""
+
+
+_NO_CLIENT = ClientInfo()
+
+ExistingAccountHook = Callable[[User, ClientInfo], Awaitable[None]]
+"""Tells the owner of an existing account that someone tried to register with its email (the mailer sets it)."""
 
 
 class AuthService:
@@ -82,6 +94,7 @@ class AuthService:
         keys: SigningKeys,
         tokens: AccessTokens,
         clock: Clock,
+        guard: LoginGuard | None = None,
     ) -> None:
         self.db = db
         self.policy = policy
@@ -90,6 +103,10 @@ class AuthService:
         self.keys = keys
         self.tokens = tokens
         self.clock = clock
+        self.guard = guard
+        """Rate limits and back-off per account at login (None: none)."""
+        self.on_existing_account: ExistingAccountHook | None = None
+        """Called when, with AUTHGATE_HIDE_ACCOUNT_EXISTENCE, someone registers an email that is taken."""
 
     # -- accounts ------------------------------------------------------------------------------------------
 
@@ -101,7 +118,10 @@ class AuthService:
         *,
         roles: Sequence[str] | None = None,
         by_admin: bool = False,
+        actor_id: str | None = None,
+        client: ClientInfo = _NO_CLIENT,
     ) -> User:
+        """A new account. Audited as `register`, or `admin_user_create` (by `actor_id`) when `by_admin`."""
         if not (by_admin or self.policy.registration_open):
             raise RegistrationClosed()
         errors: list[FieldError] = []
@@ -124,26 +144,58 @@ class AuthService:
             created_at=now,
             updated_at=now,
         )
+        event = self._event(
+            "admin_user_create" if by_admin else "register", client, now, user_id=user.id, actor_id=actor_id
+        )
         async with self.db.transaction() as tx:
             await tx.users.add(user)
+            await tx.audit.add(event)
         return user
+
+    async def existing_account(self, email: str, client: ClientInfo = _NO_CLIENT) -> None:
+        """Someone tried to register `email`, which is taken (and the caller is not told): audit it on the
+        owner's record and tell the owner, through `on_existing_account`, when a mailer has set it."""
+        errors: list[FieldError] = []
+        address = check_email(email, errors)
+        if errors:
+            return
+        async with self.db.reader() as r:
+            owner = await r.users.get_by_login(login_key(address))
+        if owner is None:
+            return
+        event = self._event(
+            "register", client, self.clock(), user_id=owner.id, outcome="failure", detail={"reason": "email_taken"}
+        )
+        async with self.db.transaction() as tx:
+            await tx.audit.add(event)
+        if self.on_existing_account is not None:
+            await self.on_existing_account(owner, client)
 
     # -- sessions ------------------------------------------------------------------------------------------
 
     async def login(self, login: str, password: str, client: ClientInfo) -> TokenPair:
+        """Rate limits and back-off per account (the guard) come before any hashing; an unknown account costs
+        the same time and gets the same answers as a wrong password."""
         key = login_key(login)
+        guard = self.guard
+        attempt = await guard.begin(key, client.device_token) if guard is not None else None
         user = None
         if "\x00" not in key:  # no stored name holds a NUL (PostgreSQL text cannot)
             async with self.db.reader() as r:
                 user = await r.users.get_by_login(key)
+        if guard is not None and attempt is not None:
+            await guard.admit(attempt, key, user)
         if user is None:
             await self.pool.run(self.hasher.verify_dummy, password)
+            await self._login_failed(attempt, None, client, "unknown_account")
             raise InvalidCredentials()
         ok, needs_rehash = await self.pool.run(self.hasher.verify, user.password_hash, password)
         if not ok or user.disabled:
+            await self._login_failed(attempt, user, client, "disabled" if ok else "wrong_password")
             raise InvalidCredentials()
         if needs_rehash:
             user.password_hash = await self.pool.run(self.hasher.hash, password)
+        device_token = await guard.succeeded(attempt, user) if guard is not None and attempt is not None else None
         now = self.clock()
         session = Session(
             id=new_id(),
@@ -155,14 +207,38 @@ class AuthService:
             ip=client.ip,
         )
         refresh = new_refresh_token()
+        known_device = attempt is not None and attempt.device is not None
+        event = self._event(
+            "login_success",
+            client,
+            now,
+            user_id=user.id,
+            detail={"session_id": session.id, "known_device": known_device},
+        )
         async with self.db.transaction() as tx:
             if needs_rehash:
                 user.updated_at = now
                 await tx.users.update(user)
             await tx.sessions.add(session, self._refresh_record(refresh, session, now))
-        return self._pair(user, session, refresh)
+            await tx.audit.add(event)
+        return self._pair(user, session, refresh, device_token)
 
-    async def refresh(self, presented: str) -> TokenPair:
+    async def _login_failed(self, attempt: Attempt | None, user: User | None, client: ClientInfo, reason: str) -> None:
+        """Audit a failed login (one small insert; the limits in front bound how many), and the lockout when
+        this failure is the one that engages the back-off."""
+        now = self.clock()
+        user_id = user.id if user is not None else None
+        events = [
+            self._event("login_failure", client, now, user_id=user_id, outcome="failure", detail={"reason": reason})
+        ]
+        if attempt is not None and self.guard is not None and self.guard.engaged(attempt):
+            detail = {"attempts": attempt.attempts, "known_device": attempt.device is not None}
+            events.append(self._event("lockout", client, now, user_id=user_id, outcome="failure", detail=detail))
+        async with self.db.transaction() as tx:
+            for event in events:
+                await tx.audit.add(event)
+
+    async def refresh(self, presented: str, client: ClientInfo = _NO_CLIENT) -> TokenPair:
         if not presented or len(presented) > MAX_REFRESH_TOKEN_LENGTH:
             raise InvalidRefreshToken()
         now = self.clock()
@@ -189,14 +265,26 @@ class AuthService:
                 pass  # a concurrent refresh from the same client: answer with the same successor
             else:
                 await tx.sessions.end(session.id, now)
+                await tx.audit.add(
+                    self._event(
+                        "refresh_reuse",
+                        client,
+                        now,
+                        user_id=user.id,
+                        outcome="failure",
+                        detail={"session_id": session.id},
+                    )
+                )
                 reused = True
         if reused:
             raise RefreshTokenReused()
         return self._pair(user, session, successor)
 
-    async def logout(self, principal: Principal) -> None:
+    async def logout(self, principal: Principal, client: ClientInfo = _NO_CLIENT) -> None:
+        now = self.clock()
         async with self.db.transaction() as tx:
-            await tx.sessions.end(principal.session.id, self.clock())
+            await tx.sessions.end(principal.session.id, now)
+            await tx.audit.add(self._session_event("logout", principal, client, now, principal.session.id))
 
     async def authenticate(self, token: str) -> Principal:
         """The caller behind a bearer access token, or InvalidAccessToken / SessionEnded."""
@@ -223,7 +311,7 @@ class AuthService:
         async with self.db.reader() as r:
             return await r.sessions.list_for_user(principal.user.id, self.clock())
 
-    async def end_session(self, principal: Principal, session_id: str) -> None:
+    async def end_session(self, principal: Principal, session_id: str, client: ClientInfo = _NO_CLIENT) -> None:
         """End one of the caller's own sessions (SessionNotFound for anyone else's, or an unknown id)."""
         if not is_id(session_id):
             raise SessionNotFound()
@@ -232,13 +320,23 @@ class AuthService:
             if session is None or session.user_id != principal.user.id or not session.is_active(self.clock()):
                 raise SessionNotFound()
             await tx.sessions.end(session_id, self.clock())
+            await tx.audit.add(self._session_event("session_end", principal, client, self.clock(), session_id))
 
-    async def logout_all(self, principal: Principal, *, keep_current: bool = False) -> int:
+    async def logout_all(
+        self, principal: Principal, *, keep_current: bool = False, client: ClientInfo = _NO_CLIENT
+    ) -> int:
         keep = principal.session.id if keep_current else None
+        now = self.clock()
         async with self.db.transaction() as tx:
-            return await tx.sessions.end_all_for_user(principal.user.id, self.clock(), keep=keep)
+            ended = await tx.sessions.end_all_for_user(principal.user.id, now, keep=keep)
+            await tx.audit.add(
+                self._event("logout_all", client, now, user_id=principal.user.id, detail={"ended": ended, "kept": keep})
+            )
+            return ended
 
-    async def change_password(self, principal: Principal, current: str, new: str) -> None:
+    async def change_password(
+        self, principal: Principal, current: str, new: str, client: ClientInfo = _NO_CLIENT
+    ) -> None:
         """Needs the current password; ends every other session of the user (ASVS 3.3.3)."""
         user = principal.user
         ok, _ = await self.pool.run(self.hasher.verify, user.password_hash, current)
@@ -259,9 +357,39 @@ class AuthService:
         user.updated_at = now
         async with self.db.transaction() as tx:
             await tx.users.update(user)
-            await tx.sessions.end_all_for_user(user.id, now, keep=principal.session.id)
+            ended = await tx.sessions.end_all_for_user(user.id, now, keep=principal.session.id)
+            await tx.audit.add(
+                self._event("password_change", client, now, user_id=user.id, detail={"other_sessions_ended": ended})
+            )
 
     # -- helpers -------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _event(
+        name: str,
+        client: ClientInfo,
+        now: datetime,
+        *,
+        user_id: str | None,
+        actor_id: str | None = None,
+        outcome: Outcome = "success",
+        detail: Mapping[str, DetailValue] | None = None,
+    ) -> AuditEvent:
+        return audit_event(
+            name,
+            at=now,
+            outcome=outcome,
+            user_id=user_id,
+            actor_id=actor_id,
+            ip=client.ip,
+            user_agent=client.user_agent,
+            detail=detail,
+        )
+
+    def _session_event(
+        self, name: str, principal: Principal, client: ClientInfo, now: datetime, session_id: str
+    ) -> AuditEvent:
+        return self._event(name, client, now, user_id=principal.user.id, detail={"session_id": session_id})
 
     def _refresh_record(self, token: str, session: Session, now: datetime) -> RefreshToken:
         expires = min(now + timedelta(seconds=self.policy.refresh_token_ttl), session.expires_at)
@@ -277,7 +405,7 @@ class AuthService:
         successor = await sessions.get_token(token.successor_hash)
         return successor is not None and successor.rotated_at is None
 
-    def _pair(self, user: User, session: Session, refresh: str) -> TokenPair:
+    def _pair(self, user: User, session: Session, refresh: str, device_token: str | None = None) -> TokenPair:
         access = self.tokens.issue(
             user_id=user.id,
             session_id=session.id,
@@ -285,4 +413,4 @@ class AuthService:
             username=user.username,
             email_verified=user.email_verified,
         )
-        return TokenPair(access, refresh, self.policy.access_token_ttl, session.id, user.id)
+        return TokenPair(access, refresh, self.policy.access_token_ttl, session.id, user.id, device_token)

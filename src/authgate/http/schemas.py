@@ -39,6 +39,14 @@ Password = Annotated[
 ]
 Login = Annotated[str, msgspec.Meta(min_length=1, max_length=EMAIL_MAX, description="A username or an email")]
 RefreshTokenText = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+DeviceToken = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=128,
+        description="The `device_token` of this client's last successful login: lets it past the account's "
+        "login back-off (docs/abuse.md)",
+    ),
+]
 
 
 class RegisterRequest(msgspec.Struct, kw_only=True):
@@ -47,9 +55,16 @@ class RegisterRequest(msgspec.Struct, kw_only=True):
     password: Password
 
 
+class RegistrationAccepted(msgspec.Struct):
+    """With AUTHGATE_HIDE_ACCOUNT_EXISTENCE: the same answer whether or not the email was already registered."""
+
+    status: Literal["check_your_email"] = "check_your_email"
+
+
 class LoginRequest(msgspec.Struct, kw_only=True):
     username: Login
     password: Password
+    device_token: DeviceToken | None = None
 
 
 class RefreshRequest(msgspec.Struct, kw_only=True):
@@ -61,6 +76,8 @@ class TokenResponse(msgspec.Struct, kw_only=True):
     token_type: Literal["Bearer"] = "Bearer"  # noqa: S105
     expires_in: int
     refresh_token: str
+    device_token: str | msgspec.UnsetType = msgspec.UNSET
+    """After a login: present it on this client's next logins (it gets past the account's back-off)."""
 
 
 class UserResponse(msgspec.Struct, kw_only=True):

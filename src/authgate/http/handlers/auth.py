@@ -13,6 +13,7 @@ from authgate.errors import (
     InvalidCredentials,
     InvalidRefreshToken,
     Overloaded,
+    RateLimited,
     RefreshTokenReused,
     RegistrationClosed,
     SessionEnded,
@@ -25,7 +26,7 @@ from authgate.http.bearer import authenticate
 from authgate.http.decoding import read_form, read_json
 from authgate.http.operations import operation
 from authgate.http.request import Request
-from authgate.http.responses import Response, empty, json_response
+from authgate.http.responses import JSON, Response, empty, json_response, static_json
 from authgate.http.schemas import (
     ChangePasswordRequest,
     IntrospectionRequest,
@@ -35,6 +36,7 @@ from authgate.http.schemas import (
     LogoutAllResponse,
     RefreshRequest,
     RegisterRequest,
+    RegistrationAccepted,
     SessionList,
     SessionResponse,
     TokenResponse,
@@ -50,14 +52,22 @@ _logout_all = msgspec.json.Decoder(LogoutAllRequest)
 _change_password = msgspec.json.Decoder(ChangePasswordRequest)
 
 
+_ACCEPTED = static_json(RegistrationAccepted())
+
+
 def _tokens(pair: TokenPair) -> Response:
     return json_response(
-        TokenResponse(access_token=pair.access_token, expires_in=pair.expires_in, refresh_token=pair.refresh_token)
+        TokenResponse(
+            access_token=pair.access_token,
+            expires_in=pair.expires_in,
+            refresh_token=pair.refresh_token,
+            device_token=pair.device_token or msgspec.UNSET,
+        )
     )
 
 
-def client_info(req: Request) -> ClientInfo:
-    return ClientInfo(ip=req.client_ip, user_agent=req.headers.get("user-agent") or "")
+def client_info(req: Request, device_token: str | None = None) -> ClientInfo:
+    return ClientInfo(ip=req.client_ip, user_agent=req.headers.get("user-agent") or "", device_token=device_token)
 
 
 @operation(
@@ -67,13 +77,34 @@ def client_info(req: Request) -> ClientInfo:
     response=UserResponse,
     status=201,
     headers={"location": "The URL of the new user (admin API)"},
-    errors=(UsernameTaken, EmailTaken, RegistrationClosed, Overloaded),
+    other_responses={202: RegistrationAccepted},
+    errors=(UsernameTaken, EmailTaken, RegistrationClosed, RateLimited, Overloaded),
+    description="With AUTHGATE_HIDE_ACCOUNT_EXISTENCE=true: 202 `check_your_email` whether or not the email was "
+    "already registered (its owner is told), never 409 `email_taken`.",
 )
 async def register(req: Request) -> Response:
+    services = req.services
+    await services.rate_limits.hit("register", ip=req.client_ip)
     body = await read_json(req, _register)
-    user = await req.services.auth.register(body.username, body.email, body.password)
+    client = client_info(req)
+    hide = services.settings.hide_account_existence
+    try:
+        user = await services.auth.register(body.username, body.email, body.password, client=client)
+    except EmailTaken:
+        if not hide:
+            raise
+        # The same answer as a new account; the owner of the existing one is told (usernames are public
+        # handles, so a taken username is still 409 username_taken: it reveals no email).
+        await services.auth.existing_account(body.email, client)
+        security.info(
+            "registration with a registered email (not revealed)",
+            extra={"event": "register_existing", "client_ip": req.client_ip, "request_id": req.request_id},
+        )
+        return Response(202, _ACCEPTED, [("content-type", JSON), ("cache-control", "no-store")])
     req.user_id = user.id
     security.info("user registered", extra={"event": "register", "user_id": user.id, "client_ip": req.client_ip})
+    if hide:
+        return Response(202, _ACCEPTED, [("content-type", JSON), ("cache-control", "no-store")])
     return json_response(UserResponse.of(user), 201, [("location", f"/users/{user.id}")])
 
 
@@ -83,12 +114,13 @@ async def register(req: Request) -> Response:
     tag="auth",
     request=LoginRequest,
     response=TokenResponse,
-    errors=(InvalidCredentials, Overloaded),
+    errors=(InvalidCredentials, RateLimited, Overloaded),
 )
 async def login(req: Request) -> Response:
+    await req.services.rate_limits.hit("login", ip=req.client_ip)  # before the body is even read
     body = await read_json(req, _login)
     try:
-        pair = await req.services.auth.login(body.username, body.password, client_info(req))
+        pair = await req.services.auth.login(body.username, body.password, client_info(req, body.device_token))
     except InvalidCredentials:
         security.info(
             "login failed",
@@ -115,12 +147,13 @@ async def login(req: Request) -> Response:
     tag="auth",
     request=RefreshRequest,
     response=TokenResponse,
-    errors=(InvalidRefreshToken, RefreshTokenReused, SessionEnded),
+    errors=(InvalidRefreshToken, RefreshTokenReused, SessionEnded, RateLimited),
 )
 async def refresh(req: Request) -> Response:
+    await req.services.rate_limits.hit("refresh", ip=req.client_ip)
     body = await read_json(req, _refresh)
     try:
-        pair = await req.services.auth.refresh(body.refresh_token)
+        pair = await req.services.auth.refresh(body.refresh_token, client_info(req))
     except RefreshTokenReused:
         security.warning(
             "refresh token reused; session ended",
@@ -135,7 +168,7 @@ async def refresh(req: Request) -> Response:
 )
 async def logout(req: Request) -> Response:
     principal = await authenticate(req)
-    await req.services.auth.logout(principal)
+    await req.services.auth.logout(principal, client_info(req))
     security.info(
         "logout",
         extra={
@@ -164,7 +197,7 @@ async def sessions(req: Request) -> Response:
 @operation("End one of my sessions", tag="account", auth="bearer", status=204, errors=(SessionNotFound,))
 async def end_session(req: Request) -> Response:
     principal = await authenticate(req)
-    await req.services.auth.end_session(principal, req.params["session_id"])
+    await req.services.auth.end_session(principal, req.params["session_id"], client_info(req))
     security.info(
         "session ended",
         extra={"event": "session_end", "user_id": principal.user.id, "request_id": req.request_id},
@@ -183,7 +216,7 @@ async def end_session(req: Request) -> Response:
 async def logout_all(req: Request) -> Response:
     principal = await authenticate(req)
     body = await read_json(req, _logout_all) if await _has_body(req) else LogoutAllRequest()
-    ended = await req.services.auth.logout_all(principal, keep_current=body.keep_current)
+    ended = await req.services.auth.logout_all(principal, keep_current=body.keep_current, client=client_info(req))
     security.info(
         "logout everywhere",
         extra={"event": "logout_all", "user_id": principal.user.id, "ended": ended, "request_id": req.request_id},
@@ -203,7 +236,7 @@ async def logout_all(req: Request) -> Response:
 async def change_password(req: Request) -> Response:
     principal = await authenticate(req)
     body = await read_json(req, _change_password)
-    await req.services.auth.change_password(principal, body.current_password, body.new_password)
+    await req.services.auth.change_password(principal, body.current_password, body.new_password, client_info(req))
     security.info(
         "password changed",
         extra={"event": "password_change", "user_id": principal.user.id, "request_id": req.request_id},

@@ -45,6 +45,8 @@ async def ready(req: Request) -> Response:
         checks["database"] = f"unavailable: {exc.detail}"
     checks["signing_key"] = "ok" if services.tokens.keyring.kid else "missing"
     healthy = all(v == "ok" for v in checks.values())
+    # Informative only: without Redis the limits are per process, and the service keeps serving (still 200).
+    checks["rate_limits"] = await services.rate_limiting.check()
     return json_response(HealthResponse("ok" if healthy else "unavailable", checks), 200 if healthy else 503)
 
 
