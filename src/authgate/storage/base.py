@@ -7,6 +7,7 @@ reads (and `Database.replica()` for reads that tolerate replication lag).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Literal, Protocol
@@ -40,6 +41,10 @@ class UserQuery(msgspec.Struct, frozen=True, kw_only=True):
 class UserStore(Protocol):
     async def add(self, user: User) -> None:
         """Insert; raises UsernameTaken / EmailTaken on a unique-key clash (including a race)."""
+
+    async def add_many(self, users: Sequence[User]) -> list[str]:
+        """Insert each user whose username key and email key are both free (also of the users before it in
+        `users`) and skip the others, race-safe; the ids of those inserted. For imports: one call per batch."""
 
     async def get(self, user_id: str) -> User | None: ...
 

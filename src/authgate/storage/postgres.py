@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -123,6 +123,38 @@ class PostgresUsers:
             )
         except asyncpg.UniqueViolationError as exc:
             raise _unique_violation(exc) from None
+
+    async def add_many(self, users: Sequence[User]) -> list[str]:
+        if not users:
+            return []
+        # One statement per batch; in username order, so that two imports of the same names wait for each other
+        # rather than deadlock. Roles travel comma-joined (role names hold no comma; '' becomes {}), as an array
+        # of arrays cannot be ragged.
+        ordered = sorted(users, key=lambda u: u.username_key)
+        rows = await self.conn.fetch(
+            "INSERT INTO users (id, username, username_key, email, email_key, password_hash, roles,"
+            " disabled, email_verified, created_at, updated_at)"
+            " SELECT id::uuid, username, username_key, email, email_key, password_hash,"
+            " string_to_array(roles, ','),"
+            " disabled, email_verified, created_at, updated_at"
+            " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],"
+            " $8::boolean[], $9::boolean[], $10::timestamptz[], $11::timestamptz[])"
+            " AS t(id, username, username_key, email, email_key, password_hash, roles,"
+            " disabled, email_verified, created_at, updated_at)"
+            " ON CONFLICT DO NOTHING RETURNING id",
+            [u.id for u in ordered],
+            [u.username for u in ordered],
+            [u.username_key for u in ordered],
+            [u.email for u in ordered],
+            [u.email_key for u in ordered],
+            [u.password_hash for u in ordered],
+            [",".join(u.roles) for u in ordered],
+            [u.disabled for u in ordered],
+            [u.email_verified for u in ordered],
+            [u.created_at for u in ordered],
+            [u.updated_at for u in ordered],
+        )
+        return [row[0] for row in rows]
 
     async def get(self, user_id: str) -> User | None:
         row = await self.conn.fetchrow(f"SELECT {_USER_COLUMNS} FROM users WHERE id = $1::uuid", user_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -136,6 +136,31 @@ class SqliteUsers:
             )
         except sqlite3.IntegrityError as exc:
             raise _unique_violation(exc) from None
+
+    async def add_many(self, users: Sequence[User]) -> list[str]:
+        inserted: list[str] = []
+        for user in users:
+            cur = self.conn.execute(
+                "INSERT INTO users (id, username, username_key, email, email_key, password_hash, roles,"
+                " disabled, email_verified, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+                " ON CONFLICT DO NOTHING",
+                (
+                    user.id,
+                    user.username,
+                    user.username_key,
+                    user.email,
+                    user.email_key,
+                    user.password_hash,
+                    ",".join(user.roles),
+                    int(user.disabled),
+                    int(user.email_verified),
+                    _ts(user.created_at),
+                    _ts(user.updated_at),
+                ),
+            )
+            if cur.rowcount > 0:
+                inserted.append(user.id)
+        return inserted
 
     async def get(self, user_id: str) -> User | None:
         row = self.conn.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", (user_id,)).fetchone()
