@@ -92,11 +92,14 @@ class PasswordHasher:
         parameters that would stall a worker, and is rehashed on success.
         """
         if encoded.startswith(self._current_prefix):
-            try:
-                self._argon2.verify(encoded, normalize_password(password))
-            except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
-                return False, False
-            return True, False
+            normalized = normalize_password(password)
+            if self._argon2_matches(encoded, normalized):
+                return True, False
+            # An imported argon2id hash that happens to have our parameters was made from the password as
+            # typed; when NFKC changes the password, try that too (and rehash, so that it happens once).
+            if normalized != password and self._argon2_matches(encoded, password):
+                return True, True
+            return False, False
         from authgate.domain import legacy_hashes  # only old or imported hashes need it
 
         try:
@@ -107,6 +110,12 @@ class PasswordHasher:
             return normalized != password and legacy_hashes.verify(encoded, normalized), True
         except legacy_hashes.UnsupportedHash:
             return False, False
+
+    def _argon2_matches(self, encoded: str, password: str) -> bool:
+        try:
+            return bool(self._argon2.verify(encoded, password))
+        except (argon2.exceptions.VerificationError, argon2.exceptions.InvalidHashError):
+            return False
 
     def verify_dummy(self, password: str) -> None:
         """Spend the time a real verification costs, so that an unknown user cannot be told from a known one."""
