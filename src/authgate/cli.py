@@ -13,6 +13,7 @@ from typing import TypeVar
 from authgate import cli_users
 from authgate.config import ConfigError, Settings, load_settings
 from authgate.errors import AuthgateError, ValidationFailed
+from authgate.importing import command as import_command
 from authgate.services import Services
 
 T = TypeVar("T")
@@ -40,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     keys_sub.add_parser("list", help="list signing keys")
     keys_sub.add_parser("rotate", help="add a new signing key; the old one verifies until its tokens expire")
     cli_users.add_parser(sub)
+    import_command.add_parser(sub)
     return parser
 
 
@@ -63,6 +65,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(_keys(settings, args.keys_command))
         if args.command == "users":
             return _run(cli_users.run(settings, args))
+        if args.command == "import-users":
+            return _run(import_command.import_users(settings, args, _with_services))
     except ConfigError as exc:
         print(f"authgate: configuration error: {exc}", file=sys.stderr)
         return 2

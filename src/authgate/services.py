@@ -15,6 +15,7 @@ from authgate.domain.clock import Clock, utcnow
 from authgate.domain.cursors import CursorCodec
 from authgate.domain.devices import DeviceTokens
 from authgate.domain.guard import LoginGuard
+from authgate.domain.importer import UserImporter
 from authgate.domain.keys import parse_key_encryption_key
 from authgate.domain.passwords import HashParameters, HashPool, PasswordHasher
 from authgate.domain.profile import ProfileService
@@ -52,6 +53,7 @@ class Services:
         self.auth = auth
         self.admin = admin
         self.profile = profile
+        self.importer = UserImporter(db, auth.clock, roles=settings.roles, default_roles=settings.default_roles)
         self.rate_limiting = rate_limiting
         self.rate_limits = rate_limiting.limits
         """`await services.rate_limits.hit("email", ip=..., account=email_key)` before sending an email."""
