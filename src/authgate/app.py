@@ -12,7 +12,7 @@ from typing import Any
 
 from authgate.config import Settings, load_settings
 from authgate.http.asgi import Receive, Scope, Send, serve_asgi
-from authgate.http.handlers import audit, auth, docs, profile, system, users, wellknown
+from authgate.http.handlers import audit, auth, docs, imports, profile, system, users, wellknown
 from authgate.http.middleware import access_log, compose, recover, request_ids, security_headers
 from authgate.http.request import ProxyTrust, Request
 from authgate.http.responses import Response
@@ -51,6 +51,7 @@ def build_router(settings: Settings) -> Router:
     r.add("GET", "/users/{user_id}", users.get_user)
     r.add("PATCH", "/users/{user_id}", users.update_user)
     r.add("DELETE", "/users/{user_id}", users.delete_user)
+    r.add("POST", "/users/import", imports.import_users)
     r.add("GET", "/audit", audit.list_events)
     docs_page, docs_asset = docs.docs_handlers()
     r.add("GET", "/openapi.json", docs.openapi_handler(r, settings))

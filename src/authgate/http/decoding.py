@@ -26,10 +26,11 @@ def is_json(content_type: str | None) -> bool:
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
-async def read_json(req: Request, decoder: msgspec.json.Decoder[T]) -> T:
+async def read_json(req: Request, decoder: msgspec.json.Decoder[T], *, max_bytes: int | None = None) -> T:
+    """The body decoded; `max_bytes` replaces AUTHGATE_MAX_BODY_BYTES for this route."""
     if not is_json(req.headers.get("content-type")):
         raise UnsupportedMediaType("The request body must be application/json")
-    body = await req.body()
+    body = await req.body(max_bytes)
     try:
         return decoder.decode(body)
     except msgspec.ValidationError as exc:

@@ -64,8 +64,10 @@ class Request:
         """A request header by its lower-case name."""
         return self.headers.get(name)
 
-    async def body(self) -> bytes:
-        return await self._receive(self.services.settings.max_body_bytes)
+    async def body(self, limit: int | None = None) -> bytes:
+        """The whole body; PayloadTooLarge past `limit` bytes (default AUTHGATE_MAX_BODY_BYTES: a route that
+        needs more, such as a bulk import, passes its own)."""
+        return await self._receive(self.services.settings.max_body_bytes if limit is None else limit)
 
     @property
     def query(self) -> dict[str, str]:
