@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import pytest
 
 from authgate.app import App, create_app
 from conftest import make_settings
@@ -42,3 +46,39 @@ def problem_shape(response: httpx.Response) -> tuple[int, str | None, str | None
     """What a client can tell responses apart by (everything but the request id)."""
     body = response.json()
     return response.status_code, body.get("code"), response.headers.get("retry-after"), body.get("detail", "")
+
+
+REDIS_URL = os.environ.get("AUTHGATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def need_redis() -> str:
+    """The test Redis (AUTHGATE_TEST_REDIS_URL or 127.0.0.1:6379); skipped when unreachable, failed in CI."""
+    host, port = "127.0.0.1", 6379
+    if REDIS_URL.startswith("redis://"):
+        where = REDIS_URL.removeprefix("redis://").split("/", 1)[0].rsplit("@", 1)[-1]
+        host, _, port_text = where.partition(":")
+        port = int(port_text or 6379)
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return REDIS_URL
+    except OSError:
+        if os.environ.get("CI"):
+            pytest.fail("Redis is not reachable, and CI must test against it")
+        pytest.skip("Redis is not reachable")
+
+
+def unique_prefix() -> str:
+    """A Redis key prefix of this test's own, so that parallel test runs never share a counter."""
+    return f"authgate-test-{uuid.uuid4().hex[:12]}"
+
+
+async def drop_prefix(url: str, prefix: str) -> None:
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}:*", count=1000)]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
