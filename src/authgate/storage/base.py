@@ -15,6 +15,7 @@ from typing import Literal, Protocol
 import msgspec
 
 from authgate.domain.audit import AuditEvent, AuditPage, AuditQuery
+from authgate.domain.email_tokens import EmailToken, Purpose
 from authgate.domain.keys import StoredKey
 from authgate.domain.sessions import RefreshToken, Session
 from authgate.domain.users import User
@@ -119,6 +120,24 @@ class AuditStore(Protocol):
         """Delete the events that happened before `at` (retention); how many."""
 
 
+class EmailTokenStore(Protocol):
+    """The tokens of the mailed links (`domain/email_tokens.py`), by the SHA-256 of the token."""
+
+    async def replace(self, token: EmailToken) -> None:
+        """Delete the user's tokens of `token.purpose` (used or not), then store `token`."""
+
+    async def get(self, token_hash: bytes) -> EmailToken | None: ...
+
+    async def lock(self, token_hash: bytes) -> EmailToken | None:
+        """The token, locked against concurrent use until the transaction ends."""
+
+    async def use(self, token_hash: bytes, now: datetime) -> None:
+        """Mark the token used."""
+
+    async def revoke(self, user_id: str, purposes: tuple[Purpose, ...], now: datetime) -> int:
+        """Mark the user's unused tokens of `purposes` used; how many."""
+
+
 class Stores(Protocol):
     """The stores, bound to one connection (and, in `transaction()`, to one transaction)."""
 
@@ -133,6 +152,9 @@ class Stores(Protocol):
 
     @property
     def audit(self) -> AuditStore: ...
+
+    @property
+    def email_tokens(self) -> EmailTokenStore: ...
 
 
 class Database(Protocol):

@@ -23,6 +23,7 @@ from authgate.errors import DatabaseUnavailable, EmailTaken, UsernameTaken
 from authgate.storage.base import UserPage, UserQuery
 from authgate.storage.migrations import load_migrations
 from authgate.storage.postgres_audit import PostgresAudit
+from authgate.storage.postgres_email_tokens import PostgresEmailTokens
 from authgate.storage.userpage import PREFIX_END, WIDE, Dialect, count_prefix_sql, page_sql
 
 _MIGRATION_LOCK = 0x61757468  # "auth": advisory lock id for migrations
@@ -351,6 +352,11 @@ class PostgresStores:
         self.sessions = PostgresSessions(conn)
         self.keys = PostgresKeys(conn)
         self.audit = PostgresAudit(conn)
+
+    @property
+    def email_tokens(self) -> PostgresEmailTokens:
+        """Made when asked for, so that the transactions that do not use it (every request) do not pay for it."""
+        return PostgresEmailTokens(self.users.conn)
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:

@@ -22,6 +22,7 @@ from authgate.errors import DatabaseUnavailable, EmailTaken, UsernameTaken
 from authgate.storage.base import UserPage, UserQuery
 from authgate.storage.migrations import load_migrations
 from authgate.storage.sqlite_audit import SqliteAudit
+from authgate.storage.sqlite_email_tokens import SqliteEmailTokens
 from authgate.storage.userpage import PREFIX_END, WIDE, Dialect, count_prefix_sql, page_sql
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -353,6 +354,10 @@ class SqliteStores:
         self.sessions = SqliteSessions(conn)
         self.keys = SqliteKeys(conn)
         self.audit = SqliteAudit(conn)
+
+    @property
+    def email_tokens(self) -> SqliteEmailTokens:
+        return SqliteEmailTokens(self.users.conn)
 
 
 class SqliteDatabase:
