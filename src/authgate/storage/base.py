@@ -138,6 +138,19 @@ class EmailTokenStore(Protocol):
         """Mark the user's unused tokens of `purposes` used; how many."""
 
 
+class BrowserSessionStore(Protocol):
+    """The cookies of signed-in browsers (`domain/browser.py`), by the SHA-256 of the cookie value; each is
+    bound to one session, whose `last_used_at` and `expires_at` are the cookie's idle and absolute clocks."""
+
+    async def add(self, token_hash: bytes, session_id: str, now: datetime) -> None: ...
+
+    async def get(self, token_hash: bytes) -> tuple[Session, User] | None:
+        """The cookie's session (active or not) and its user, in one round trip: every page view asks."""
+
+    async def touch(self, session_id: str, now: datetime) -> None:
+        """Set the session's `last_used_at` to `now`."""
+
+
 class Stores(Protocol):
     """The stores, bound to one connection (and, in `transaction()`, to one transaction)."""
 
@@ -152,6 +165,9 @@ class Stores(Protocol):
 
     @property
     def audit(self) -> AuditStore: ...
+
+    @property
+    def browser_sessions(self) -> BrowserSessionStore: ...
 
     @property
     def email_tokens(self) -> EmailTokenStore: ...

@@ -20,7 +20,7 @@ from authgate.domain.keys import StoredKey
 from authgate.domain.sessions import RefreshToken, Session
 from authgate.domain.users import User
 from authgate.errors import DatabaseUnavailable, EmailTaken, UsernameTaken
-from authgate.storage.base import UserPage, UserQuery
+from authgate.storage.base import BrowserSessionStore, UserPage, UserQuery
 from authgate.storage.migrations import load_migrations
 from authgate.storage.postgres_audit import PostgresAudit
 from authgate.storage.postgres_email_tokens import PostgresEmailTokens
@@ -352,6 +352,13 @@ class PostgresStores:
         self.sessions = PostgresSessions(conn)
         self.keys = PostgresKeys(conn)
         self.audit = PostgresAudit(conn)
+
+    @property
+    def browser_sessions(self) -> BrowserSessionStore:
+        # Imported here, not at the top: that module builds on this one.
+        from authgate.storage.postgres_browser_sessions import PostgresBrowserSessions
+
+        return PostgresBrowserSessions(self.users.conn)
 
     @property
     def email_tokens(self) -> PostgresEmailTokens:

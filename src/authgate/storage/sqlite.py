@@ -19,7 +19,7 @@ from authgate.domain.keys import StoredKey
 from authgate.domain.sessions import RefreshToken, Session
 from authgate.domain.users import User
 from authgate.errors import DatabaseUnavailable, EmailTaken, UsernameTaken
-from authgate.storage.base import UserPage, UserQuery
+from authgate.storage.base import BrowserSessionStore, UserPage, UserQuery
 from authgate.storage.migrations import load_migrations
 from authgate.storage.sqlite_audit import SqliteAudit
 from authgate.storage.sqlite_email_tokens import SqliteEmailTokens
@@ -354,6 +354,13 @@ class SqliteStores:
         self.sessions = SqliteSessions(conn)
         self.keys = SqliteKeys(conn)
         self.audit = SqliteAudit(conn)
+
+    @property
+    def browser_sessions(self) -> BrowserSessionStore:
+        # Imported here, not at the top: that module builds on this one.
+        from authgate.storage.sqlite_browser_sessions import SqliteBrowserSessions
+
+        return SqliteBrowserSessions(self.users.conn)
 
     @property
     def email_tokens(self) -> SqliteEmailTokens:

@@ -1,0 +1,42 @@
+"""The cookies of signed-in browsers in PostgreSQL (see `domain/browser.py`); bound to the connection of a
+`PostgresStores`, which makes one when asked (so the API's requests never pay for it)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import asyncpg
+
+from authgate.domain.sessions import Session
+from authgate.domain.users import User
+from authgate.storage.postgres import _SESSION_COLUMNS, _session, _user
+
+_USER_COLUMNS = (
+    "u.id, u.username, u.email, u.password_hash, u.roles, u.disabled, u.email_verified, u.created_at, u.updated_at"
+)
+
+
+class PostgresBrowserSessions:
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    async def add(self, token_hash: bytes, session_id: str, now: datetime) -> None:
+        await self.conn.execute(
+            "INSERT INTO browser_sessions (token_hash, session_id, created_at) VALUES ($1, $2::uuid, $3)",
+            token_hash,
+            session_id,
+            now,
+        )
+
+    async def get(self, token_hash: bytes) -> tuple[Session, User] | None:
+        row = await self.conn.fetchrow(
+            f"SELECT {_SESSION_COLUMNS}, {_USER_COLUMNS} FROM browser_sessions b"
+            " JOIN sessions s ON s.id = b.session_id JOIN users u ON u.id = s.user_id WHERE b.token_hash = $1",
+            token_hash,
+        )
+        return None if row is None else (_session(row), _user(row, 8))
+
+    async def touch(self, session_id: str, now: datetime) -> None:
+        await self.conn.execute("UPDATE sessions SET last_used_at = $1 WHERE id = $2::uuid", now, session_id)

@@ -1,0 +1,39 @@
+"""The cookies of signed-in browsers in SQLite (see `domain/browser.py`); bound to the connection of a
+`SqliteStores`, which makes one when asked (so the API's requests never pay for it)."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+
+from authgate.domain.sessions import Session
+from authgate.domain.users import User
+from authgate.storage.sqlite import _SESSION_COLUMNS, _session, _ts, _user
+
+_USER_COLUMNS = (
+    "u.id, u.username, u.email, u.password_hash, u.roles, u.disabled, u.email_verified, u.created_at, u.updated_at"
+)
+
+
+class SqliteBrowserSessions:
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    async def add(self, token_hash: bytes, session_id: str, now: datetime) -> None:
+        self.conn.execute(
+            "INSERT INTO browser_sessions (token_hash, session_id, created_at) VALUES (?,?,?)",
+            (token_hash, session_id, _ts(now)),
+        )
+
+    async def get(self, token_hash: bytes) -> tuple[Session, User] | None:
+        row = self.conn.execute(
+            f"SELECT {_SESSION_COLUMNS}, {_USER_COLUMNS} FROM browser_sessions b"
+            " JOIN sessions s ON s.id = b.session_id JOIN users u ON u.id = s.user_id WHERE b.token_hash = ?",
+            (token_hash,),
+        ).fetchone()
+        return None if row is None else (_session(row[:8]), _user(row[8:]))
+
+    async def touch(self, session_id: str, now: datetime) -> None:
+        self.conn.execute("UPDATE sessions SET last_used_at = ? WHERE id = ?", (_ts(now), session_id))

@@ -1,0 +1,73 @@
+"""The browser-session store (cookie → session and user), on every backend."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+
+from authgate.domain.browser import hash_cookie
+from authgate.storage import open_database
+from authgate.storage.base import Database
+from test_stores import NOW, make_session, make_user
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = open_database(database_url)
+    await database.connect()
+    await database.migrate()
+    yield database
+    await database.close()
+
+
+async def test_a_cookie_finds_its_session_and_user(db: Database) -> None:
+    user = make_user("carol")
+    session, record, _ = make_session(user)
+    cookie_hash = hash_cookie("c" * 43)
+    async with db.transaction() as tx:
+        await tx.users.add(user)
+        await tx.sessions.add(session, record)
+        await tx.browser_sessions.add(cookie_hash, session.id, NOW)
+    async with db.reader() as r:
+        found = await r.browser_sessions.get(cookie_hash)
+        assert await r.browser_sessions.get(hash_cookie("d" * 43)) is None
+    assert found is not None
+    got_session, got_user = found
+    assert got_session.id == session.id and got_session.last_used_at == NOW and got_session.ended_at is None
+    assert got_user.id == user.id and got_user.username == "carol" and got_user.roles == ("user",)
+
+
+async def test_touch_moves_the_idle_clock_and_ending_shows(db: Database) -> None:
+    user = make_user("dave")
+    session, record, _ = make_session(user)
+    cookie_hash = hash_cookie("e" * 43)
+    later = NOW + timedelta(minutes=5)
+    async with db.transaction() as tx:
+        await tx.users.add(user)
+        await tx.sessions.add(session, record)
+        await tx.browser_sessions.add(cookie_hash, session.id, NOW)
+    async with db.transaction() as tx:
+        await tx.browser_sessions.touch(session.id, later)
+        await tx.sessions.end(session.id, later)
+    async with db.reader() as r:
+        found = await r.browser_sessions.get(cookie_hash)
+    assert found is not None
+    assert found[0].last_used_at == later and found[0].ended_at == later
+
+
+async def test_a_session_has_one_cookie_and_deleting_it_removes_the_cookie(db: Database) -> None:
+    user = make_user("erin")
+    session, record, _ = make_session(user)
+    async with db.transaction() as tx:
+        await tx.users.add(user)
+        await tx.sessions.add(session, record)
+        await tx.browser_sessions.add(hash_cookie("f" * 43), session.id, NOW)
+    with pytest.raises(Exception, match="(?i)unique"):
+        async with db.transaction() as tx:
+            await tx.browser_sessions.add(hash_cookie("g" * 43), session.id, NOW)
+    async with db.transaction() as tx:
+        assert await tx.sessions.delete_expired(NOW + timedelta(days=31)) == 1
+    async with db.reader() as r:
+        assert await r.browser_sessions.get(hash_cookie("f" * 43)) is None
