@@ -13,6 +13,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -81,6 +82,36 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     hide_account_existence: bool = False
     """`true`: registering a taken email answers 202 "check your email" like a new one (its owner is told)."""
 
+    # Email (docs/email.md)
+    smtp_host: str | None = None
+    """The mail server; unset: mails are not sent but written to the log, links included, and only when the
+    issuer is a loopback address (development: `make run`); otherwise without their links."""
+    smtp_port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = True
+    """Upgrade the connection with STARTTLS (the server's certificate is verified); refuse to send without it."""
+    smtp_ssl: bool = False
+    """Implicit TLS from the first byte (usually port 465) instead of STARTTLS."""
+    smtp_ca_file: str | None = None
+    """A PEM file of the CA certificates to trust for the mail server (default: the system's)."""
+    smtp_timeout: Annotated[int, msgspec.Meta(ge=1, le=300)] = 10
+    mail_from: str = "authgate <no-reply@localhost>"
+    """The From of every mail: `address` or `Name <address>`."""
+    mail_dir: str | None = None
+    """Instead of a mail server: write each mail as an .eml file into this folder (development and tests)."""
+    mail_templates_dir: str | None = None
+    """A folder whose `mail/<name>.txt` and `.html` replace the built-in mail templates of the same name."""
+    mail_queue_size: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 1000
+    """Mails waiting to be sent, per worker process; past that, new ones are dropped (logged and counted)."""
+    mail_send_attempts: Annotated[int, msgspec.Meta(ge=1, le=20)] = 5
+    """Tries per mail, waiting 1, 2, 4, ... s (up to 60 s) between them."""
+    email_verification_ttl: Seconds = 86400
+    """How long a link to verify an address (after registration, or to confirm a new address) works."""
+    password_reset_ttl: Seconds = 1800
+    require_verified_email: bool = False
+    """`true`: an unverified user's login (with the right password) answers 403 email_not_verified."""
+
     # Abuse resistance (docs/abuse.md)
     rate_limit_enabled: bool = True
     """Rate limits and login back-off; `false` only for benchmarks."""
@@ -136,6 +167,37 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             raise ConfigError(
                 f"AUTHGATE_REDIS_URL={self.redis_url!r}: expected redis://host:port/db, rediss:// or unix://"
             )
+        self._check_mail()
+
+    def _check_mail(self) -> None:
+        from email.utils import parseaddr
+
+        if (self.smtp_username is None) != (self.smtp_password is None):
+            raise ConfigError("AUTHGATE_SMTP_USERNAME and AUTHGATE_SMTP_PASSWORD: set both or neither")
+        if (
+            self.smtp_username is not None
+            and not (self.smtp_starttls or self.smtp_ssl)
+            and not _is_loopback(self.smtp_host or "")
+        ):
+            raise ConfigError(
+                f"AUTHGATE_SMTP_HOST={self.smtp_host!r}: the SMTP password would cross the network in the clear;"
+                " set AUTHGATE_SMTP_STARTTLS=true or AUTHGATE_SMTP_SSL=true"
+            )
+        if self.smtp_host is not None and self.mail_dir is not None:
+            raise ConfigError("AUTHGATE_SMTP_HOST and AUTHGATE_MAIL_DIR: choose one way to deliver mail")
+        _, address = parseaddr(self.mail_from)
+        if "@" not in address or any(c in self.mail_from for c in "\r\n"):
+            raise ConfigError(f"AUTHGATE_MAIL_FROM={self.mail_from!r}: expected an address or Name <address>")
+        if self.mail_templates_dir is not None and not Path(self.mail_templates_dir).is_dir():
+            raise ConfigError(f"AUTHGATE_MAIL_TEMPLATES_DIR={self.mail_templates_dir!r}: not a folder")
+        if self.smtp_ca_file is not None and not Path(self.smtp_ca_file).is_file():
+            raise ConfigError(f"AUTHGATE_SMTP_CA_FILE={self.smtp_ca_file!r}: no such file")
+
+    @property
+    def mail_links_in_log(self) -> bool:
+        """Whether mails may be written to the log with their links: only without a mail server (or folder),
+        and only in development, which is when the issuer is a loopback address (`make run`)."""
+        return self.smtp_host is None and self.mail_dir is None and _is_loopback(urlsplit(self.issuer).hostname or "")
 
     @property
     def is_postgres(self) -> bool:
@@ -150,6 +212,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
     def hash_pool_threads(self) -> int:
         return self.hash_pool_size or os.cpu_count() or 1
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 _FIELDS: dict[str, Any] = {f.name: f for f in msgspec.structs.fields(Settings)}
