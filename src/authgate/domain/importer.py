@@ -250,8 +250,12 @@ class UserImporter:
         return make_rules(self.roles, default_roles=default_roles, email_domain=email_domain)
 
     async def import_batch(self, items: Sequence[Item], rules: ImportRules) -> BatchResult:
-        checked = check_batch(items, rules, self.clock())
-        outcomes = checked.rejected
+        return await self.write(check_batch(items, rules, self.clock()))
+
+    async def write(self, checked: CheckedBatch) -> BatchResult:
+        """Insert the checked users in one transaction, skipping those whose username or email exists.
+        (Checking is separate so that a long import can check the next batch while this one is written.)"""
+        outcomes = list(checked.rejected)
         imported = 0
         if checked.users:
             async with self.db.transaction() as tx:
