@@ -13,9 +13,25 @@ import httpx
 import pytest
 
 from authgate.app import App, create_app
-from conftest import make_settings
+from authgate.config import Settings, load_settings
 
 ADMIN_PASSWORD = "root-password-long-enough"
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    """As conftest's make_settings (importing conftest by name is ambiguous when the whole suite runs)."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "access_log": False,
+        "password_hash_memory_kib": 64,
+        "password_hash_time_cost": 1,
+        "hash_pool_size": 2,
+        "rate_limits": "login:ip=100000/minute,account=100000/hour;register:ip=100000/minute;"
+        "refresh:ip=100000/minute;email:ip=100000/minute,account=100000/hour",
+        "login_backoff_after": 1000,
+        **overrides,
+    }
+    return load_settings({}, **values)
 
 
 @contextlib.asynccontextmanager

@@ -10,12 +10,12 @@ import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from abuse_helpers import drop_prefix, need_redis, unique_prefix
-from conftest import PostgresDatabases
 from liveserver import LiveServer, authgate, live_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
@@ -32,7 +32,7 @@ def kid_of(token: str) -> str:
 
 @pytest.fixture
 def two(
-    request: pytest.FixtureRequest, postgres_databases: PostgresDatabases, tmp_path: Path
+    request: pytest.FixtureRequest, postgres_databases: Any, tmp_path: Path
 ) -> Iterator[tuple[LiveServer, LiveServer, dict[str, str]]]:
     redis_url = need_redis()
     prefix = unique_prefix()
