@@ -130,3 +130,12 @@ async def test_a_full_batch_fits_the_routes_own_body_limit_and_others_keep_their
     big_elsewhere = b'{"username": "x", "email": "x@example.com", "password": "' + b"p" * 70_000 + b'"}'
     other = await client.post("/users", content=big_elsewhere, headers={**admin, "content-type": "application/json"})
     assert other.status_code == 413
+
+
+def test_the_documented_reasons_are_the_domains() -> None:
+    from typing import get_args
+
+    from authgate.domain.importer import REJECT_REASONS
+    from authgate.http.schemas_imports import ImportRejectReason
+
+    assert set(get_args(ImportRejectReason)) == set(REJECT_REASONS) - {"malformed_record"}

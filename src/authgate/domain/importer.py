@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
 import msgspec
 
@@ -49,7 +49,7 @@ RejectReason = Literal[
     "malformed_hash",
     "hash_out_of_bounds",
 ]
-REJECT_REASONS: Final[tuple[str, ...]] = RejectReason.__args__  # type: ignore[attr-defined]
+REJECT_REASONS: Final[tuple[str, ...]] = get_args(RejectReason)
 EXISTS: Final = "exists"
 SHOWN_USERNAME_MAX: Final = 64
 """Reports show at most this much of a username (a hostile source may hold anything there)."""
