@@ -12,8 +12,11 @@ from typing import Any
 
 from authgate.config import Settings, load_settings
 from authgate.http.asgi import Receive, Scope, Send, serve_asgi
+from authgate.http.cors import cors
 from authgate.http.handlers import audit, auth, docs, imports, profile, system, users, wellknown
+from authgate.http.handlers.pages import PageHandlers
 from authgate.http.middleware import access_log, compose, recover, request_ids, security_headers
+from authgate.http.operations import operation_of
 from authgate.http.request import ProxyTrust, Request
 from authgate.http.responses import Response
 from authgate.http.router import Router
@@ -25,6 +28,16 @@ API_SECURITY_HEADERS = (
     ("x-content-type-options", "nosniff"),
     ("referrer-policy", "no-referrer"),
     ("x-frame-options", "DENY"),
+)
+PAGE_CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+PAGE_SECURITY_HEADERS = (
+    ("content-security-policy", PAGE_CSP),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "same-origin"),  # not no-referrer: that would make the forms' Origin header "null"
+    ("x-frame-options", "DENY"),
+    ("cross-origin-opener-policy", "same-origin"),
 )
 
 
@@ -57,9 +70,26 @@ def build_router(settings: Settings) -> Router:
     r.add("GET", "/openapi.json", docs.openapi_handler(r, settings))
     r.add("GET", "/docs", docs_page)
     r.add("GET", "/docs/{asset}", docs_asset)
+    pages = PageHandlers(settings)
+    r.add("GET", "/", pages.home)
+    r.add("GET", "/login", pages.login_page)
+    r.add("POST", "/login", pages.login)
+    r.add("GET", "/register", pages.register_page)
+    r.add("POST", "/register", pages.register)
+    r.add("GET", "/account", pages.account)
+    r.add("POST", "/account/password", pages.change_password)
+    r.add("POST", "/account/sessions/end", pages.end_session)
+    r.add("POST", "/account/sessions/end-all", pages.end_all_sessions)
+    r.add("POST", "/logout", pages.logout)
+    r.add("GET", "/static/{asset}", pages.asset)
     if settings.bench_endpoints:
         r.add("GET", "/bench/io", system.bench_io)
     return r
+
+
+def page_paths(router: Router) -> frozenset[str]:
+    """The paths of the browser pages (not the JSON API: no CORS there)."""
+    return frozenset(r.template for r in router.routes if not getattr(operation_of(r.handler), "api", True))
 
 
 class App:
@@ -68,7 +98,18 @@ class App:
         self.router = build_router(settings)
         self.proxy_trust = ProxyTrust(settings.trusted_proxies)
         self.access_log = AccessLog(console=settings.log_format == "console")
-        middleware = [recover(request_ids()), security_headers(API_SECURITY_HEADERS)]
+        middleware = [recover(request_ids()), security_headers(API_SECURITY_HEADERS, PAGE_SECURITY_HEADERS)]
+        if settings.cors_origins:
+            pages = page_paths(self.router)
+            middleware.insert(
+                0,
+                cors(
+                    settings.cors_origins,
+                    credentials=settings.cors_allow_credentials,
+                    max_age=settings.cors_max_age,
+                    skip=lambda path: path in pages or path.startswith("/static/"),
+                ),
+            )
         if settings.access_log:
             middleware.insert(0, access_log(self.access_log))
         self.handle = compose(self.dispatch, middleware)

@@ -123,6 +123,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     login_backoff_max: Annotated[int, msgspec.Meta(ge=1, le=86400)] = 900
     """The longest back-off wait, seconds."""
 
+    # Browsers (docs/browser.md)
+    browser_session_idle_timeout: Seconds = 30 * 60
+    """A signed-in browser that makes no request for this long is signed out (its absolute end is
+    AUTHGATE_SESSION_TTL after login)."""
+    cors_origins: tuple[str, ...] = ()
+    """Origins (`https://app.example.com`, exactly) whose pages may call the JSON API; `*` for any origin
+    (not with AUTHGATE_CORS_ALLOW_CREDENTIALS). None: no CORS headers at all."""
+    cors_allow_credentials: bool = False
+    """Let those origins' pages send credentials (cookies, TLS client certificates) to the JSON API."""
+    cors_max_age: Annotated[int, msgspec.Meta(ge=0, le=86400)] = 600
+    """Seconds a browser may cache a preflight's answer."""
+
     # Observability
     access_log: bool = True
     log_format: Literal["json", "console"] = "json"
@@ -168,6 +180,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
                 f"AUTHGATE_REDIS_URL={self.redis_url!r}: expected redis://host:port/db, rediss:// or unix://"
             )
         self._check_mail()
+        self._check_cors()
 
     def _check_mail(self) -> None:
         from email.utils import parseaddr
@@ -192,6 +205,33 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             raise ConfigError(f"AUTHGATE_MAIL_TEMPLATES_DIR={self.mail_templates_dir!r}: not a folder")
         if self.smtp_ca_file is not None and not Path(self.smtp_ca_file).is_file():
             raise ConfigError(f"AUTHGATE_SMTP_CA_FILE={self.smtp_ca_file!r}: no such file")
+
+    def _check_cors(self) -> None:
+        for origin in self.cors_origins:
+            if origin == "*":
+                if self.cors_allow_credentials:
+                    raise ConfigError(
+                        "AUTHGATE_CORS_ORIGINS='*' with AUTHGATE_CORS_ALLOW_CREDENTIALS=true: any site could act"
+                        " as its visitors; name the origins"
+                    )
+                continue
+            parts = urlsplit(origin)
+            try:
+                port = parts.port
+            except ValueError:
+                port = -1
+            if (
+                parts.scheme not in ("http", "https")
+                or not parts.hostname
+                or f"{parts.scheme}://{parts.netloc}" != origin
+                or "@" in parts.netloc
+                or origin != origin.lower()
+                or port in (-1, 80 if parts.scheme == "http" else 443)
+            ):
+                raise ConfigError(
+                    f"AUTHGATE_CORS_ORIGINS: {origin!r} is not an origin as browsers send it (scheme://host[:port]"
+                    " in lower case, no default port, no path, no trailing slash)"
+                )
 
     @property
     def mail_links_in_log(self) -> bool:

@@ -11,6 +11,7 @@ from authgate.config import Settings
 from authgate.domain.admin import UserAdmin
 from authgate.domain.audit_log import AuditLog
 from authgate.domain.auth import AuthPolicy, AuthService
+from authgate.domain.browser import BrowserSessions
 from authgate.domain.clock import Clock, utcnow
 from authgate.domain.cursors import CursorCodec
 from authgate.domain.devices import DeviceTokens
@@ -43,6 +44,7 @@ class Services:
         profile: ProfileService,
         rate_limiting: RateLimiting,
         audit: AuditLog,
+        browser: BrowserSessions,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -58,6 +60,8 @@ class Services:
         self.rate_limits = rate_limiting.limits
         """`await services.rate_limits.hit("email", ip=..., account=email_key)` before sending an email."""
         self.audit = audit
+        self.browser = browser
+        """Signed-in browsers: cookie sessions and the forms' CSRF secret (`domain/browser.py`)."""
         self._keyring_loaded = time.monotonic()
 
     @classmethod
@@ -110,6 +114,9 @@ class Services:
         )
         admin = UserAdmin(db=db, auth=auth, cursors=cursors, roles=settings.roles, clock=clock)
         profile = ProfileService(db=db, hasher=hasher, pool=pool, clock=clock)
+        browser = await BrowserSessions.bootstrap(
+            db=db, auth=auth, idle_timeout=settings.browser_session_idle_timeout, clock=clock
+        )
         await pool.run(hasher.warm_up)
         return cls(
             settings,
@@ -123,6 +130,7 @@ class Services:
             profile=profile,
             rate_limiting=rate_limiting,
             audit=AuditLog(db, cursors),
+            browser=browser,
         )
 
     async def fresh_keyring(self) -> None:

@@ -8,6 +8,7 @@ from authgate.app import build_router
 from authgate.config import load_settings
 from authgate.http.handlers.docs import DOCS_CSP
 from authgate.http.openapi import build_openapi
+from authgate.http.operations import operation_of
 
 
 def test_every_route_has_an_operation() -> None:
@@ -15,7 +16,9 @@ def test_every_route_has_an_operation() -> None:
     router = build_router(settings)
     document = build_openapi(router, settings, strict=True)  # raises MissingOperation otherwise
     documented = {(method.upper(), path) for path, item in document["paths"].items() for method in item}
-    assert documented == {(r.method, r.template) for r in router.routes}
+    api = {(r.method, r.template) for r in router.routes if getattr(operation_of(r.handler), "api", True)}
+    assert documented == api
+    assert ("GET", "/login") not in documented  # the browser pages are not the API
 
 
 def test_every_operation_lists_its_problems() -> None:

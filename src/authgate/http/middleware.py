@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from authgate.errors import AuthgateError
 from authgate.http.problems import internal_error, problem_response
 from authgate.http.request import Request
-from authgate.http.responses import Response
+from authgate.http.responses import Page, Response
 from authgate.http.router import Handler
 from authgate.observability.logging import AccessLog
 
@@ -80,11 +80,13 @@ def access_log(log: AccessLog) -> Middleware:
     return middleware
 
 
-def security_headers(headers: Sequence[tuple[str, str]]) -> Middleware:
+def security_headers(headers: Sequence[tuple[str, str]], pages: Sequence[tuple[str, str]] = ()) -> Middleware:
+    """`headers` on every response, but `pages` instead on the HTML pages (`Page`)."""
+
     def middleware(handler: Handler) -> Handler:
         async def security_headers_middleware(req: Request) -> Response:
             response = await handler(req)
-            response.headers.extend(headers)
+            response.headers.extend(pages if response.__class__ is Page else headers)
             return response
 
         return security_headers_middleware

@@ -163,7 +163,8 @@ def build_openapi(router: Router, settings: Settings, *, strict: bool = False) -
             if strict:
                 raise MissingOperation(f"{route.method} {route.template}: the handler has no @operation")
             op = Operation(summary="(undocumented)")
-        operations.append((route, op))
+        if op.api:
+            operations.append((route, op))
     types: list[Any] = [Problem]
     for _, op in operations:
         for t in (op.request, op.form, op.response, *op.other_responses.values()):

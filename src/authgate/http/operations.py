@@ -48,6 +48,8 @@ class Operation:
     other_responses: dict[int, Any] = field(default_factory=dict)
     """Other JSON (not problem+json) responses: status → msgspec type."""
     uses_database: bool = True
+    api: bool = True
+    """False for the browser pages (`handlers/pages.py`): HTML forms, not part of the API's document."""
 
 
 def operation(summary: str, **details: Any) -> Callable[[H], H]:

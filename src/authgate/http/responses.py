@@ -21,6 +21,12 @@ class Response:
         self.headers = headers if headers is not None else []
 
 
+class Page(Response):
+    """An HTML page: the security-headers middleware gives it the pages' headers (a CSP) instead of the API's."""
+
+    __slots__ = ()
+
+
 def json_response(data: Any, status: int = 200, headers: list[tuple[str, str]] | None = None) -> Response:
     out = [("content-type", JSON), ("cache-control", "no-store")]
     if headers:

@@ -1,0 +1,401 @@
+"""The browser pages: sign in, register, the account page and its forms, sign out.
+
+Thin like the API's handlers: check where the form comes from and its CSRF token, read it, call the same use
+cases as the API (`AuthService`, through `BrowserSessions` for the cookie), then render a page or redirect
+(303, so that a reload never posts again). A form with mistakes comes back with each message next to its
+field and what was typed, never a password. Errors render as an HTML page with the problem's status.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from authgate.config import Settings
+from authgate.domain.auth import ClientInfo, Principal
+from authgate.domain.passwords import PASSWORD_MAX
+from authgate.domain.users import EMAIL_MAX
+from authgate.errors import (
+    AuthgateError,
+    CsrfFailed,
+    EmailTaken,
+    Forbidden,
+    InvalidCredentials,
+    RateLimited,
+    SessionNotFound,
+    Unavailable,
+    UsernameTaken,
+    ValidationFailed,
+)
+from authgate.http import csrf
+from authgate.http.cookies import CookieTransport
+from authgate.http.decoding import read_form
+from authgate.http.operations import operation
+from authgate.http.problems import status_of
+from authgate.http.redirects import DEFAULT_NEXT, login_url, safe_next
+from authgate.http.request import Request
+from authgate.http.responses import Page, Response
+from authgate.http.static import StaticFiles
+from authgate.http.templates import Templates
+
+security = logging.getLogger("authgate.security")
+
+HTML = "text/html; charset=utf-8"
+MAX_FIELD = 1024
+NOTICES = {
+    "registered": "Your account is ready. Sign in to continue.",
+    "check_email": "Check your email to finish, then sign in.",
+    "signed_out": "You are signed out.",
+    "signed_out_everywhere": "You are signed out on every device.",
+    "session_ended": "That session is signed out.",
+    "session_gone": "That session had already ended.",
+    "password_changed": "Your password is changed. Your other sessions are signed out.",
+}
+
+Handler = Callable[["PageHandlers", Request], Awaitable[Response]]
+
+
+def page(summary: str) -> Callable[[Handler], Handler]:
+    """A page handler: left out of the API's document, and its errors rendered as an HTML page."""
+
+    def wrap(method: Handler) -> Handler:
+        @functools.wraps(method)
+        async def handler(self: PageHandlers, req: Request) -> Response:
+            try:
+                return await method(self, req)
+            except AuthgateError as exc:
+                return self.error_page(req, exc)
+
+        return operation(summary, tag="pages", api=False, media_type="text/html")(handler)
+
+    return wrap
+
+
+def _capitalised(message: str) -> str:
+    return message[:1].upper() + message[1:]
+
+
+def _field_errors(exc: ValidationFailed) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    for error in exc.errors:
+        errors.setdefault(error.field, _capitalised(error.message))
+    return errors
+
+
+def _client(req: Request, device_token: str | None = None) -> ClientInfo:
+    return ClientInfo(ip=req.client_ip, user_agent=req.headers.get("user-agent") or "", device_token=device_token)
+
+
+class PageHandlers:
+    def __init__(self, settings: Settings) -> None:
+        self.static = StaticFiles()
+        self.templates = Templates(self.static)
+        self.cookies = CookieTransport(settings.secure_cookies)
+        self.same_origin = csrf.SameOrigin(settings.issuer)
+
+    # -- rendering ---------------------------------------------------------------------------------------------
+
+    def render(
+        self, name: str, status: int = 200, headers: list[tuple[str, str]] | None = None, **context: Any
+    ) -> Page:
+        body = self.templates.render(name, **context)
+        return Page(status, body, [("content-type", HTML), ("cache-control", "no-store"), *(headers or [])])
+
+    @staticmethod
+    def redirect(location: str, headers: list[tuple[str, str]] | None = None) -> Page:
+        return Page(303, b"", [("location", location), ("cache-control", "no-store"), *(headers or [])])
+
+    def error_page(self, req: Request, exc: AuthgateError) -> Page:
+        headers: list[tuple[str, str]] = []
+        if isinstance(exc, RateLimited | Unavailable):
+            headers.append(("retry-after", str(exc.retry_after)))
+        status = status_of(exc)
+        return self.render(
+            "error.html", status, headers, code=status, title=exc.title, detail=exc.detail, request_id=req.request_id
+        )
+
+    # -- who is signed in, and CSRF -------------------------------------------------------------------------------
+
+    async def current(self, req: Request) -> Principal | None:
+        principal = await req.services.browser.current(self.cookies.session(req))
+        if principal is not None:
+            req.user_id = principal.user.id
+        return principal
+
+    def nonce_token(self, req: Request) -> tuple[str, list[tuple[str, str]]]:
+        """The login/registration forms' token, and the cookie to set when the browser has no nonce yet."""
+        nonce = self.cookies.csrf_nonce(req)
+        headers = []
+        if nonce is None:
+            nonce = csrf.new_nonce()
+            headers.append(self.cookies.set_csrf_nonce(nonce))
+        return csrf.nonce_token(req.services.browser.csrf_secret, nonce), headers
+
+    async def _read(self, req: Request) -> dict[str, str]:
+        self.same_origin.check(req)
+        if req.headers.get("content-type") is None:
+            raise CsrfFailed()  # no form, so no token
+        return await read_form(req)
+
+    async def pre_session_form(self, req: Request) -> dict[str, str]:
+        """The login or registration form, once its origin and its double-submit token are checked."""
+        form = await self._read(req)
+        nonce = self.cookies.csrf_nonce(req)
+        expected = csrf.nonce_token(req.services.browser.csrf_secret, nonce) if nonce else None
+        csrf.verify(expected, form.get(csrf.FIELD))
+        return form
+
+    async def session_form(self, req: Request, principal: Principal) -> dict[str, str]:
+        """A signed-in form, once its origin and its session-bound token are checked."""
+        form = await self._read(req)
+        csrf.verify(csrf.session_token(req.services.browser.csrf_secret, principal.session.id), form.get(csrf.FIELD))
+        return form
+
+    # -- pages ---------------------------------------------------------------------------------------------------
+
+    @page("Home: the account page, or sign in")
+    async def home(self, req: Request) -> Response:
+        return self.redirect(DEFAULT_NEXT)
+
+    @page("The sign-in page")
+    async def login_page(self, req: Request) -> Response:
+        next_path = safe_next(req.query.get("next"))
+        if await self.current(req) is not None:
+            return self.redirect(next_path or DEFAULT_NEXT)
+        return self._login_form(req, next_path=next_path, notice=NOTICES.get(req.query.get("notice", "")))
+
+    def _login_form(
+        self,
+        req: Request,
+        status: int = 200,
+        *,
+        username: str = "",
+        errors: dict[str, str] | None = None,
+        message: str | None = None,
+        next_path: str | None = None,
+        notice: str | None = None,
+        headers: list[tuple[str, str]] | None = None,
+    ) -> Page:
+        token, cookie = self.nonce_token(req)
+        return self.render(
+            "login.html",
+            status,
+            [*cookie, *(headers or [])],
+            csrf_token=token,
+            username=username,
+            errors=errors or {},
+            message=message,
+            next=next_path or "",
+            notice=notice,
+        )
+
+    @page("Sign in")
+    async def login(self, req: Request) -> Response:
+        services = req.services
+        await services.rate_limits.hit("login", ip=req.client_ip)
+        form = await self.pre_session_form(req)
+        username, password = form.get("username", ""), form.get("password", "")
+        next_path = safe_next(form.get("next"))
+        errors = {}
+        if not username.strip():
+            errors["username"] = "Enter your username or email address"
+        elif len(username) > EMAIL_MAX:
+            errors["username"] = f"Must be at most {EMAIL_MAX} characters"
+        if not password:
+            errors["password"] = "Enter your password"  # noqa: S105 (a message, not a password)
+        elif len(password) > PASSWORD_MAX:
+            errors["password"] = f"Must be at most {PASSWORD_MAX} characters"
+        if errors:
+            return self._login_form(req, 422, username=username[:MAX_FIELD], errors=errors, next_path=next_path)
+        client = _client(req, self.cookies.device(req))
+        try:
+            signed = await services.browser.login(username, password, client, previous=self.cookies.session(req))
+        except InvalidCredentials:
+            security.info(
+                "login failed",
+                extra={"event": "login_failure", "client_ip": req.client_ip, "request_id": req.request_id},
+            )
+            message = "Wrong username or password."
+            return self._login_form(req, 422, username=username, message=message, next_path=next_path)
+        except (RateLimited, Forbidden) as exc:  # the back-off, or an unverified email address
+            headers = [("retry-after", str(exc.retry_after))] if isinstance(exc, RateLimited) else []
+            return self._login_form(
+                req, status_of(exc), username=username, message=exc.detail, next_path=next_path, headers=headers
+            )
+        req.user_id = signed.user_id
+        security.info(
+            "login succeeded",
+            extra={
+                "event": "login_success",
+                "user_id": signed.user_id,
+                "session_id": signed.session_id,
+                "client_ip": req.client_ip,
+                "request_id": req.request_id,
+                "via": "browser",
+            },
+        )
+        headers = [self.cookies.set_session(signed.cookie)]
+        if signed.device_token:
+            headers.append(self.cookies.set_device(signed.device_token))
+        return self.redirect(next_path or DEFAULT_NEXT, headers)
+
+    @page("The registration page")
+    async def register_page(self, req: Request) -> Response:
+        next_path = safe_next(req.query.get("next"))
+        if await self.current(req) is not None:
+            return self.redirect(next_path or DEFAULT_NEXT)
+        return self._register_form(req, next_path=next_path)
+
+    def _register_form(
+        self,
+        req: Request,
+        status: int = 200,
+        *,
+        username: str = "",
+        email: str = "",
+        errors: dict[str, str] | None = None,
+        next_path: str | None = None,
+    ) -> Page:
+        token, cookie = self.nonce_token(req)
+        return self.render(
+            "register.html",
+            status,
+            cookie,
+            csrf_token=token,
+            username=username[:MAX_FIELD],
+            email=email[:MAX_FIELD],
+            errors=errors or {},
+            next=next_path or "",
+            closed=not req.services.settings.registration_open,
+        )
+
+    @page("Register")
+    async def register(self, req: Request) -> Response:
+        services = req.services
+        await services.rate_limits.hit("register", ip=req.client_ip)
+        form = await self.pre_session_form(req)
+        username, email = form.get("username", ""), form.get("email", "")
+        password, confirm = form.get("password", ""), form.get("password_confirm", "")
+        next_path = safe_next(form.get("next"))
+        errors: dict[str, str] = {}
+        if password != confirm:
+            errors["password_confirm"] = "Does not match the password"  # noqa: S105 (a message, not a password)
+        elif len(username) > MAX_FIELD or len(email) > MAX_FIELD or len(password) > PASSWORD_MAX:
+            errors["username"] = "Too long"
+        else:
+            client = _client(req)
+            try:
+                user = await services.auth.register(username, email, password, client=client)
+                req.user_id = user.id
+                security.info("user registered", extra={"event": "register", "user_id": user.id, "via": "browser"})
+            except ValidationFailed as exc:
+                errors = _field_errors(exc)
+            except UsernameTaken:
+                errors["username"] = "This username is taken"
+            except EmailTaken:
+                if not services.settings.hide_account_existence:
+                    errors["email"] = "This email address is already registered"
+                else:  # the same answer as for a new account; the owner of this one is told
+                    await services.auth.existing_account(email, client)
+        if errors:
+            return self._register_form(req, 422, username=username, email=email, errors=errors, next_path=next_path)
+        notice = "check_email" if services.settings.hide_account_existence else "registered"
+        return self.redirect(login_url(next_path, notice))
+
+    @page("The account page: profile, sessions, password")
+    async def account(self, req: Request) -> Response:
+        principal = await self.current(req)
+        if principal is None:
+            here = req.path + ("?" + req.query_string if req.query_string else "")
+            return self.redirect(login_url(safe_next(here) or DEFAULT_NEXT))
+        return await self._account_page(req, principal, notice=NOTICES.get(req.query.get("notice", "")))
+
+    async def _account_page(
+        self,
+        req: Request,
+        principal: Principal,
+        status: int = 200,
+        *,
+        errors: dict[str, str] | None = None,
+        notice: str | None = None,
+    ) -> Page:
+        sessions = await req.services.auth.sessions(principal)
+        return self.render(
+            "account.html",
+            status,
+            user=principal.user,
+            current_session=principal.session,
+            sessions=sessions,
+            csrf_token=csrf.session_token(req.services.browser.csrf_secret, principal.session.id),
+            errors=errors or {},
+            notice=notice,
+        )
+
+    async def _signed_in(self, req: Request) -> tuple[Principal | None, dict[str, str]]:
+        """The principal and its checked form, or (None, {}) when the browser is not signed in."""
+        principal = await self.current(req)
+        if principal is None:
+            self.same_origin.check(req)
+            return None, {}
+        return principal, await self.session_form(req, principal)
+
+    @page("Change my password")
+    async def change_password(self, req: Request) -> Response:
+        principal, form = await self._signed_in(req)
+        if principal is None:
+            return self.redirect(login_url(DEFAULT_NEXT))
+        current, new = form.get("current_password", ""), form.get("new_password", "")
+        errors: dict[str, str] = {}
+        if not current:
+            errors["current_password"] = "Enter your current password"  # noqa: S105 (a message, not a password)
+        if new != form.get("new_password_confirm", ""):
+            errors["new_password_confirm"] = "Does not match the new password"  # noqa: S105 (a message, not a password)
+        if len(current) > PASSWORD_MAX or len(new) > PASSWORD_MAX:
+            errors["new_password"] = f"Must be at most {PASSWORD_MAX} characters"
+        if not errors:
+            try:
+                await req.services.auth.change_password(principal, current, new, _client(req))
+            except ValidationFailed as exc:
+                errors = _field_errors(exc)
+        if errors:
+            return await self._account_page(req, principal, 422, errors=errors)
+        security.info("password changed", extra={"event": "password_change", "user_id": principal.user.id})
+        return self.redirect("/account?notice=password_changed")
+
+    @page("Sign out one of my sessions")
+    async def end_session(self, req: Request) -> Response:
+        principal, form = await self._signed_in(req)
+        if principal is None:
+            return self.redirect(login_url(DEFAULT_NEXT))
+        session_id = form.get("session_id", "")
+        try:
+            await req.services.auth.end_session(principal, session_id, _client(req))
+        except SessionNotFound:
+            return self.redirect("/account?notice=session_gone")
+        security.info("session ended", extra={"event": "session_end", "user_id": principal.user.id})
+        if session_id == principal.session.id:
+            return self.redirect(login_url(notice="signed_out"), [self.cookies.clear_session()])
+        return self.redirect("/account?notice=session_ended")
+
+    @page("Sign out everywhere")
+    async def end_all_sessions(self, req: Request) -> Response:
+        principal, _ = await self._signed_in(req)
+        if principal is None:
+            return self.redirect(login_url(DEFAULT_NEXT))
+        ended = await req.services.auth.logout_all(principal, client=_client(req))
+        security.info("logout everywhere", extra={"event": "logout_all", "user_id": principal.user.id, "ended": ended})
+        return self.redirect(login_url(notice="signed_out_everywhere"), [self.cookies.clear_session()])
+
+    @page("Sign out")
+    async def logout(self, req: Request) -> Response:
+        principal, _ = await self._signed_in(req)
+        if principal is not None:
+            await req.services.auth.logout(principal, _client(req))
+            security.info("logout", extra={"event": "logout", "user_id": principal.user.id, "via": "browser"})
+        return self.redirect(login_url(notice="signed_out"), [self.cookies.clear_session()])
+
+    @page("A file of the pages (CSS, icon)")
+    async def asset(self, req: Request) -> Response:
+        return await self.static.serve(req)
