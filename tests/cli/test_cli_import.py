@@ -16,8 +16,7 @@ import pytest
 
 from authgate.app import App, create_app
 from authgate.cli import main
-from authgate.config import Settings
-from conftest import PostgresDatabases, make_settings
+from authgate.config import Settings, load_settings
 from legacy_samples import MAKERS
 
 PASSWORDS = {name: f"old {name} passphrase ﬁ {i}" for i, name in enumerate(MAKERS)}
@@ -31,6 +30,14 @@ def env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("AUTHGATE_PASSWORD_HASH_TIME_COST", "1")
     monkeypatch.setenv("AUTHGATE_LOG_LEVEL", "warning")
     yield database_url
+
+
+def make_settings(database_url: str) -> Settings:
+    """The app's settings for the logins after an import (not conftest's: importing conftest by name is ambiguous
+    when the whole suite runs, tests/client has one too)."""
+    return load_settings(
+        {}, database_url=database_url, access_log=False, password_hash_memory_kib=64, password_hash_time_cost=1
+    )
 
 
 def username(sample: str) -> str:
@@ -283,7 +290,7 @@ def test_the_options_are_checked(env: str, tmp_path: Path, capsys: pytest.Captur
 @pytest.mark.postgres
 def test_a_postgres_table_in_a_schema_is_a_source(
     sqlite_url: str,
-    postgres_databases: PostgresDatabases,
+    postgres_databases: Any,  # conftest.PostgresDatabases
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
