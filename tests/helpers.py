@@ -6,6 +6,30 @@ from typing import Any
 
 import httpx
 
+from authgate.config import Settings, load_settings
+
+FAST_HASH = {"password_hash_memory_kib": 64, "password_hash_time_cost": 1, "hash_pool_size": 2}
+GENEROUS_LIMITS = {
+    # The limits and back-off stay on (their code path runs in every test) but out of the way; the tests of
+    # abuse resistance (tests/http/test_abuse.py) set their own.
+    "rate_limits": "login:ip=100000/minute,account=100000/hour;register:ip=100000/minute;refresh:ip=100000/minute;"
+    "email:ip=100000/minute,account=100000/hour",
+    "login_backoff_after": 1000,
+}
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "access_log": False,
+        "reject_common_passwords": True,
+        **FAST_HASH,
+        **GENEROUS_LIMITS,
+    }
+    values.update(overrides)
+    return load_settings({}, **values)
+
+
 PASSWORD = "Tr0ub4dor&3-horse"
 
 

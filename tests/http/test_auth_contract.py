@@ -177,7 +177,7 @@ async def test_refresh_rotates_and_detects_reuse(client: httpx.AsyncClient, app:
 
 async def test_reuse_after_grace_window_ends_the_family(database_url: str) -> None:
     from authgate.app import create_app
-    from conftest import make_settings
+    from helpers import make_settings
 
     application = create_app(make_settings(database_url, refresh_grace_seconds=0))
     await application.startup()
@@ -217,7 +217,7 @@ async def test_logout_ends_the_session_at_once(client: httpx.AsyncClient) -> Non
 
 async def test_registration_can_be_closed(database_url: str) -> None:
     from authgate.app import create_app
-    from conftest import make_settings
+    from helpers import make_settings
 
     application = create_app(make_settings(database_url, registration_open=False))
     await application.startup()

@@ -68,6 +68,9 @@ def problem_response(error: errors.AuthgateError, request_id: str) -> Response:
         headers.append(("allow", ", ".join(error.allowed)))
     elif isinstance(error, (errors.RateLimited, errors.Unavailable)):
         headers.append(("retry-after", str(error.retry_after)))
+    elif isinstance(error, errors.PayloadTooLarge):
+        # The unread rest of the body is still on the wire: the connection cannot carry another request.
+        headers.append(("connection", "close"))
     return Response(status, encode(body), headers)
 
 
