@@ -13,15 +13,18 @@ from typing import Any
 from authgate.config import Settings, load_settings
 from authgate.http.asgi import Receive, Scope, Send, serve_asgi
 from authgate.http.cors import cors
-from authgate.http.handlers import audit, auth, docs, imports, profile, system, users, wellknown
+from authgate.http.handlers import audit, auth, docs, imports, metrics, profile, system, users, wellknown
 from authgate.http.handlers.pages import PageHandlers
-from authgate.http.middleware import access_log, compose, recover, request_ids, security_headers
+from authgate.http.middleware import access_log, compose, recover, request_ids, request_metrics, security_headers
 from authgate.http.operations import operation_of
 from authgate.http.request import ProxyTrust, Request
 from authgate.http.responses import Response
 from authgate.http.router import Router
 from authgate.http.rsgi import serve_rsgi
+from authgate.observability.instruments import Instruments
 from authgate.observability.logging import AccessLog, configure_logging
+from authgate.observability.metrics import Metrics
+from authgate.observability.tracing import Tracing, current_ids, request_spans
 from authgate.services import Services
 
 API_SECURITY_HEADERS = (
@@ -82,6 +85,8 @@ def build_router(settings: Settings) -> Router:
     r.add("POST", "/account/sessions/end-all", pages.end_all_sessions)
     r.add("POST", "/logout", pages.logout)
     r.add("GET", "/static/{asset}", pages.asset)
+    if settings.metrics_enabled and not settings.metrics_port:
+        r.add("GET", "/metrics", metrics.metrics)
     if settings.bench_endpoints:
         r.add("GET", "/bench/io", system.bench_io)
     return r
@@ -93,12 +98,19 @@ def page_paths(router: Router) -> frozenset[str]:
 
 
 class App:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, tracing: Tracing | None = None) -> None:
+        """`tracing`: the tracer to use (tests); by default the OTEL_* variables decide (observability/tracing.py)."""
         self.settings = settings
         self.router = build_router(settings)
         self.proxy_trust = ProxyTrust(settings.trusted_proxies)
-        self.access_log = AccessLog(console=settings.log_format == "console")
+        self.tracing = tracing if tracing is not None else Tracing.from_environment()
+        self.metrics = Metrics(settings.metrics_dir) if settings.metrics_enabled else None
+        self.access_log = AccessLog(
+            console=settings.log_format == "console", trace_ids=current_ids if self.tracing else None
+        )
         middleware = [recover(request_ids()), security_headers(API_SECURITY_HEADERS, PAGE_SECURITY_HEADERS)]
+        if self.metrics is not None:
+            middleware.insert(1, request_metrics(self.metrics))  # inside recover: it sees the error of a problem
         if settings.cors_origins:
             pages = page_paths(self.router)
             middleware.insert(
@@ -112,6 +124,8 @@ class App:
             )
         if settings.access_log:
             middleware.insert(0, access_log(self.access_log))
+        if self.tracing is not None:
+            middleware.insert(0, request_spans(self.tracing))  # outermost: the access log line gets the trace id
         self.handle = compose(self.dispatch, middleware)
         self._services: Services | None = None
 
@@ -127,15 +141,25 @@ class App:
         return await route.handler(req)
 
     async def startup(self) -> None:
-        configure_logging(self.settings.log_format, self.settings.log_level)
+        filters = [self.tracing.log_filter()] if self.tracing is not None else []
+        configure_logging(self.settings.log_format, self.settings.log_level, filters)
         if self._services is None:
-            self._services = await Services.start(self.settings)
+            if self.metrics is not None:
+                self.metrics.start()
+            instruments = Instruments(self.metrics, self.tracing)
+            self._services = await Services.start(self.settings, instruments=instruments)
+            if self._services.key_sync is not None:
+                self._services.key_sync.start()
 
     async def shutdown(self) -> None:
         self.access_log.flush()
         if self._services is not None:
             await self._services.close()
             self._services = None
+        if self.metrics is not None:
+            self.metrics.close()
+        if self.tracing is not None:
+            self.tracing.shutdown()
 
     # RSGI (Granian)
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -152,5 +176,5 @@ class App:
         await serve_asgi(self, scope, receive, send)
 
 
-def create_app(settings: Settings | None = None) -> App:
-    return App(settings if settings is not None else load_settings())
+def create_app(settings: Settings | None = None, *, tracing: Tracing | None = None) -> App:
+    return App(settings if settings is not None else load_settings(), tracing=tracing)

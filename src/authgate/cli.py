@@ -132,7 +132,7 @@ async def _create_user(settings: Settings, username: str, email: str, password: 
 async def _keys(settings: Settings, command: str) -> int:
     async def run(services: Services) -> int:
         if command == "rotate":
-            key = await services.keys.rotate()
+            key = await services.rotate_keys()  # and tell every worker of every instance
             print(f"new signing key {key.kid}; the previous one verifies for {settings.access_token_ttl} s more")
             return 0
         for key in await services.keys.list():
@@ -147,6 +147,10 @@ def _serve(settings: Settings) -> int:
     from granian import Granian
     from granian.constants import Interfaces
 
+    from authgate.observability.serving import prepare_metrics
+    from authgate.observability.tracing import check_environment
+
+    check_environment(os.environ)  # OTEL_* asking for an exporter that is not installed: say so before forking
     # Prepare the database once, before the workers start (they would also manage on their own).
     _run(_with_services(settings, _noop))
     workers = settings.worker_count()
@@ -168,6 +172,7 @@ def _serve(settings: Settings) -> int:
         workers_kill_timeout=settings.shutdown_timeout,
         log_access=False,
     )
+    prepare_metrics(settings, server)
     server.serve()
     return 0
 

@@ -139,6 +139,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     access_log: bool = True
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    metrics_enabled: bool = True
+    """Prometheus metrics (docs/operations.md): requests, latency, logins, refreshes, hashing, sessions."""
+    metrics_port: Port = 0
+    """Serve `GET /metrics` on this port (from the main process, off the public port) instead of the main one."""
+    metrics_host: str = "127.0.0.1"
+    """The address the metrics port listens on."""
+    metrics_dir: str | None = None
+    """Where the workers write their metrics files (default: a new temporary folder per `authgate serve`);
+    one folder per instance: `authgate serve` empties it at start."""
 
     def __post_init__(self) -> None:
         if not self.database_url.startswith(("sqlite:", "postgresql:", "postgres:")):
@@ -169,6 +178,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
                 ipaddress.ip_network(proxy, strict=False)
             except ValueError:
                 raise ConfigError(f"AUTHGATE_TRUSTED_PROXIES: {proxy!r} is not an IP address or network") from None
+        if self.metrics_port and self.metrics_port == self.port:
+            raise ConfigError(f"AUTHGATE_METRICS_PORT={self.metrics_port}: the main port; choose another, or 0")
         if self.session_ttl < self.access_token_ttl:
             raise ConfigError("AUTHGATE_SESSION_TTL must be at least AUTHGATE_ACCESS_TOKEN_TTL")
         try:

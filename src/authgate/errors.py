@@ -13,6 +13,7 @@ Handlers and use cases raise these; exactly one place (`authgate.http.problems`)
     │   ├── MissingToken                401 missing_token
     │   ├── InvalidAccessToken          401 invalid_token
     │   ├── InvalidRefreshToken         401 invalid_refresh_token
+    │   │   └── RefreshTokenExpired     401 invalid_refresh_token (told apart in the metrics only)
     │   ├── RefreshTokenReused          401 refresh_token_reused
     │   └── SessionEnded                401 session_ended
     ├── Forbidden                       403
@@ -105,6 +106,12 @@ class InvalidAccessToken(Unauthorized):
 class InvalidRefreshToken(Unauthorized):
     code = "invalid_refresh_token"
     title = "The refresh token is invalid or expired"
+
+
+class RefreshTokenExpired(InvalidRefreshToken):
+    """Same code as any invalid refresh token (clients need not tell them apart); the metrics do."""
+
+    title = "The refresh token has expired"
 
 
 class RefreshTokenReused(Unauthorized):

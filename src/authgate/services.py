@@ -17,16 +17,18 @@ from authgate.domain.cursors import CursorCodec
 from authgate.domain.devices import DeviceTokens
 from authgate.domain.guard import LoginGuard
 from authgate.domain.importer import UserImporter
-from authgate.domain.keys import parse_key_encryption_key
+from authgate.domain.keys import StoredKey, parse_key_encryption_key
 from authgate.domain.passwords import HashParameters, HashPool, PasswordHasher
 from authgate.domain.profile import ProfileService
 from authgate.domain.signing import SigningKeys
 from authgate.domain.tokens import AccessTokens
+from authgate.keysync import KeySync
+from authgate.observability.instruments import Instruments
 from authgate.ratelimit import RateLimiting, start_rate_limiting
 from authgate.storage import open_database
 from authgate.storage.base import Database
 
-JWKS_REFRESH_SECONDS = 10.0
+JWKS_REFRESH_SECONDS = 2.0
 
 
 class Services:
@@ -65,11 +67,17 @@ class Services:
         self._keyring_loaded = time.monotonic()
 
     @classmethod
-    async def start(cls, settings: Settings, *, clock: Clock = utcnow, migrate: bool = True) -> Services:
-        db = open_database(
-            settings.database_url,
-            replica_urls=settings.database_replica_urls,
-            pool_size=settings.database_pool_size,
+    async def start(
+        cls, settings: Settings, *, clock: Clock = utcnow, migrate: bool = True, instruments: Instruments | None = None
+    ) -> Services:
+        """`instruments`: the serving worker's metrics and tracer (observability/instruments.py); none for the CLI."""
+        instruments = instruments or Instruments()
+        db = instruments.database(
+            open_database(
+                settings.database_url,
+                replica_urls=settings.database_replica_urls,
+                pool_size=settings.database_pool_size,
+            )
         )
         await db.connect()
         try:
@@ -91,7 +99,8 @@ class Services:
                 parallelism=settings.password_hash_parallelism,
             )
         )
-        pool = HashPool(settings.hash_pool_threads(), settings.hash_queue_size)
+        pool = instruments.hash_pool(settings.hash_pool_threads(), settings.hash_queue_size)
+        instruments.count_sessions_of(db, clock)
         tokens = AccessTokens(settings.issuer, settings.audience, settings.access_token_ttl, keyring, time.time)
         auth = AuthService(
             db=db,
@@ -118,7 +127,7 @@ class Services:
             db=db, auth=auth, idle_timeout=settings.browser_session_idle_timeout, clock=clock
         )
         await pool.run(hasher.warm_up)
-        return cls(
+        services = cls(
             settings,
             db,
             pool,
@@ -132,6 +141,25 @@ class Services:
             audit=AuditLog(db, cursors),
             browser=browser,
         )
+        services.instruments = instruments
+        services.key_sync = KeySync(services.reload_keyring, settings.redis_url, settings.redis_prefix)
+        return services
+
+    instruments: Instruments | None = None
+    key_sync: KeySync | None = None
+    """Started by the serving app (`App.startup`): reloads on rotations announced through Redis, and every 30 s."""
+
+    async def reload_keyring(self) -> None:
+        self._keyring_loaded = time.monotonic()
+        self.tokens.use_keyring(await self.keys.load())
+
+    async def rotate_keys(self) -> StoredKey:
+        """Add a new current key, use it here at once, and tell every other worker and instance."""
+        key = await self.keys.rotate()
+        await self.reload_keyring()
+        if self.key_sync is not None:
+            await self.key_sync.announce()
+        return key
 
     async def fresh_keyring(self) -> None:
         """Reload the key ring when it is older than a few seconds, so that a key rotated by another
@@ -141,6 +169,8 @@ class Services:
             self.tokens.use_keyring(await self.keys.load())
 
     async def close(self) -> None:
+        if self.key_sync is not None:
+            await self.key_sync.close()
         self.pool.close()
         await self.rate_limiting.close()
         await self.db.close()

@@ -32,6 +32,7 @@ from authgate.errors import (
     InvalidAccessToken,
     InvalidCredentials,
     InvalidRefreshToken,
+    RefreshTokenExpired,
     RefreshTokenReused,
     RegistrationClosed,
     SessionEnded,
@@ -257,7 +258,7 @@ class AuthService:
             successor = successor_of(presented, self.keys.rotation_secret)
             if token.rotated_at is None:
                 if token.expires_at <= now:
-                    raise InvalidRefreshToken("The refresh token has expired")
+                    raise RefreshTokenExpired()
                 await tx.sessions.rotate(token, self._refresh_record(successor, session, now), now)
             elif now - token.rotated_at <= timedelta(seconds=self.policy.refresh_grace_seconds) and (
                 await self._is_current(tx.sessions, token)

@@ -13,11 +13,12 @@ import time
 from collections.abc import Callable, Sequence
 
 from authgate.errors import AuthgateError
-from authgate.http.problems import internal_error, problem_response
+from authgate.http.problems import internal_error, problem_response, status_of
 from authgate.http.request import Request
 from authgate.http.responses import Page, Response
 from authgate.http.router import Handler
 from authgate.observability.logging import AccessLog
+from authgate.observability.metrics import Metrics
 
 Middleware = Callable[[Handler], Handler]
 
@@ -76,6 +77,33 @@ def access_log(log: AccessLog) -> Middleware:
             return response
 
         return access_log_middleware
+
+    return middleware
+
+
+def request_metrics(metrics: Metrics) -> Middleware:
+    """Count each request by method, route template and status, and time it (plain numbers: see metrics.py).
+
+    Inside `recover`, so that it sees the error behind a problem response (the login and refresh outcomes)."""
+
+    def middleware(handler: Handler) -> Handler:
+        async def metrics_middleware(req: Request) -> Response:
+            metrics.in_flight += 1
+            start = time.perf_counter()
+            try:
+                response = await handler(req)
+            except AuthgateError as exc:
+                metrics.observe(req, status_of(exc), time.perf_counter() - start, exc)
+                raise
+            except Exception as exc:
+                metrics.observe(req, 500, time.perf_counter() - start, exc)
+                raise
+            finally:
+                metrics.in_flight -= 1
+            metrics.observe(req, response.status, time.perf_counter() - start, None)
+            return response
+
+        return metrics_middleware
 
     return middleware
 

@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 _STANDARD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 _encoder = msgspec.json.Encoder()
+_encode_into = _encoder.encode_into
 PIPE_BUF = 4096
 
 
@@ -58,9 +60,14 @@ class ConsoleFormatter(logging.Formatter):
         return line
 
 
-def configure_logging(log_format: str = "json", level: str = "info") -> None:
+def configure_logging(log_format: str = "json", level: str = "info", filters: Sequence[logging.Filter] = ()) -> None:
+    """One handler on stdout for every logger (replacing the one a previous call installed); `filters` add
+    fields to every record (the trace ids, when tracing)."""
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter() if log_format == "json" else ConsoleFormatter())
+    handler.setLevel(level.upper())
+    for f in filters:
+        handler.addFilter(f)
     root = logging.getLogger()
     for existing in list(root.handlers):
         if getattr(existing, "_authgate", False):
@@ -72,54 +79,81 @@ def configure_logging(log_format: str = "json", level: str = "info") -> None:
 
 class AccessRecord(msgspec.Struct, omit_defaults=True):
     timestamp: str
+    level: str
+    event: str
     request_id: str
     method: str
     route: str
     status: int
     duration_ms: float
     client_ip: str
-    level: str = "info"
-    event: str = "request"
     user_id: str | None = None
+    trace_id: str | None = None
+    span_id: str | None = None
+
+
+TraceIds = Callable[[], "tuple[str, str] | None"]
 
 
 class AccessLog:
     """Buffers access-log lines and writes them in batches of whole lines (each write ≤ PIPE_BUF bytes,
-    so lines from several worker processes sharing stdout never interleave)."""
+    so lines from several worker processes sharing stdout never interleave).
 
-    def __init__(self, fd: int = 1, console: bool = False, flush_interval: float = 0.05) -> None:
+    `trace_ids` (when tracing) gives the current span's ids for the line."""
+
+    def __init__(
+        self, fd: int = 1, console: bool = False, flush_interval: float = 0.05, trace_ids: TraceIds | None = None
+    ) -> None:
         self.fd = fd
         self.console = console
         self.flush_interval = flush_interval
-        self._lines: list[bytes] = []
-        self._size = 0
+        self.trace_ids = trace_ids
+        self._buf = bytearray()
         self._scheduled = False
+        self._stamp_ms = -1
+        self._stamp = ""
+
+    def _timestamp(self) -> str:
+        """The current time, formatted once per millisecond (many lines share one)."""
+        now = time.time()
+        ms = int(now * 1000)
+        if ms != self._stamp_ms:
+            self._stamp_ms = ms
+            self._stamp = _iso(now)
+        return self._stamp
 
     def write(self, req: Request, status: int, duration: float) -> None:
+        ids = self.trace_ids() if self.trace_ids is not None else None
+        buf = self._buf
         if self.console:
-            line = (
-                f"{_iso(time.time())} {req.method} {req.route or '-'} {status} {duration * 1000:.1f}ms"
-                f" ip={req.client_ip} rid={req.request_id}\n"
+            buf += (
+                f"{self._timestamp()} {req.method} {req.route or '-'} {status} {duration * 1000:.1f}ms"
+                f" ip={req.client_ip} rid={req.request_id}"
+                + (f" user={req.user_id}" if req.user_id else "")
+                + (f" trace={ids[0]}" if ids else "")
+                + "\n"
             ).encode()
         else:
-            line = (
-                _encoder.encode(
-                    AccessRecord(
-                        timestamp=_iso(time.time()),
-                        request_id=req.request_id,
-                        method=req.method,
-                        route=req.route or "unmatched",
-                        status=status,
-                        duration_ms=round(duration * 1000, 3),
-                        client_ip=req.client_ip,
-                        user_id=req.user_id,
-                    )
-                )
-                + b"\n"
+            _encode_into(
+                AccessRecord(
+                    timestamp=self._timestamp(),
+                    level="error" if status >= 500 else "info",
+                    event="request",
+                    request_id=req.request_id,
+                    method=req.method,
+                    route=req.route or "unmatched",
+                    status=status,
+                    duration_ms=int(duration * 1_000_000) / 1000,
+                    client_ip=req.client_ip,
+                    user_id=req.user_id,
+                    trace_id=ids[0] if ids else None,
+                    span_id=ids[1] if ids else None,
+                ),
+                buf,
+                -1,
             )
-        self._lines.append(line)
-        self._size += len(line)
-        if self._size >= PIPE_BUF:
+            buf += b"\n"
+        if len(buf) >= PIPE_BUF:
             self.flush()
         elif not self._scheduled:
             self._scheduled = True
@@ -129,20 +163,21 @@ class AccessLog:
                 self.flush()
 
     def flush(self) -> None:
+        """Write what is buffered, in chunks of whole lines of at most PIPE_BUF bytes (a longer line alone)."""
         self._scheduled = False
-        lines, self._lines, self._size = self._lines, [], 0
-        chunk: list[bytes] = []
-        size = 0
-        for line in lines:
-            if chunk and size + len(line) > PIPE_BUF:
-                self._write(b"".join(chunk))
-                chunk, size = [], 0
-            chunk.append(line)
-            size += len(line)
-        if chunk:
-            self._write(b"".join(chunk))
+        data, self._buf = self._buf, bytearray()
+        view = memoryview(data)
+        start, size = 0, len(data)
+        while start < size:
+            end = start + PIPE_BUF
+            if end < size:
+                cut = data.rfind(b"\n", start, end)
+                end = cut + 1 if cut >= start else (data.find(b"\n", end) + 1 or size)
+            self._write(view[start:end])
+            start = end
+        view.release()
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: bytes | memoryview) -> None:
         # stdout gone (closed pipe): dropping access lines beats failing requests
         with contextlib.suppress(OSError):
             os.write(self.fd, data)

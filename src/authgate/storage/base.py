@@ -94,6 +94,9 @@ class SessionStore(Protocol):
     async def delete_expired(self, now: datetime) -> int:
         """Delete sessions and refresh tokens that expired or ended before `now`."""
 
+    async def count_active(self, now: datetime) -> int:
+        """Sessions not ended and not past their absolute expiry (the active-sessions metric)."""
+
 
 class KeyStore(Protocol):
     async def lock(self) -> None:

@@ -307,6 +307,12 @@ class PostgresSessions:
         status = await self.conn.execute("DELETE FROM sessions WHERE expires_at <= $1 OR ended_at <= $1", now)
         return int(status.rsplit(" ", 1)[1])
 
+    async def count_active(self, now: datetime) -> int:
+        value = await self.conn.fetchval(
+            "SELECT count(*) FROM sessions WHERE ended_at IS NULL AND expires_at > $1", now
+        )
+        return int(value)
+
 
 class PostgresKeys:
     def __init__(self, conn: asyncpg.Connection) -> None:

@@ -304,6 +304,12 @@ class SqliteSessions:
         cur = self.conn.execute("DELETE FROM sessions WHERE expires_at <= ?1 OR ended_at <= ?1", (_ts(now),))
         return cur.rowcount
 
+    async def count_active(self, now: datetime) -> int:
+        row = self.conn.execute(
+            "SELECT count(*) FROM sessions WHERE ended_at IS NULL AND expires_at > ?", (_ts(now),)
+        ).fetchone()
+        return int(row[0])
+
 
 class SqliteKeys:
     def __init__(self, conn: sqlite3.Connection) -> None:
