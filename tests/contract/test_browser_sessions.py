@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
+from test_stores import NOW, make_session, make_user
 
 from authgate.domain.browser import hash_cookie
 from authgate.storage import open_database
 from authgate.storage.base import Database
-from test_stores import NOW, make_session, make_user
 
 
 @pytest.fixture
@@ -64,7 +64,7 @@ async def test_a_session_has_one_cookie_and_deleting_it_removes_the_cookie(db: D
         await tx.users.add(user)
         await tx.sessions.add(session, record)
         await tx.browser_sessions.add(hash_cookie("f" * 43), session.id, NOW)
-    with pytest.raises(Exception, match="(?i)unique"):
+    with pytest.raises(Exception, match=r"(?i)unique"):
         async with db.transaction() as tx:
             await tx.browser_sessions.add(hash_cookie("g" * 43), session.id, NOW)
     async with db.transaction() as tx:

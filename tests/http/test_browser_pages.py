@@ -12,8 +12,7 @@ import pytest
 from authgate.app import App, create_app
 from authgate.domain.browser import hash_cookie
 from authgate.services import Services
-from conftest import make_settings
-from helpers import PASSWORD, bearer, login, register
+from helpers import PASSWORD, bearer, login, make_settings, register
 from pages_helpers import account_token, csrf_token, form_token, new_client, register_form, sign_in
 
 NEW_PASSWORD = "another Long passphrase 42"

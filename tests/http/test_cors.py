@@ -10,8 +10,7 @@ import pytest
 
 from authgate.app import App, create_app
 from authgate.config import ConfigError, load_settings
-from conftest import make_settings
-from helpers import bearer, login, register
+from helpers import bearer, login, make_settings, register
 
 SPA = "https://app.example.com"
 
