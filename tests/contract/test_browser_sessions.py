@@ -71,3 +71,24 @@ async def test_a_session_has_one_cookie_and_deleting_it_removes_the_cookie(db: D
         assert await tx.sessions.delete_expired(NOW + timedelta(days=31)) == 1
     async with db.reader() as r:
         assert await r.browser_sessions.get(hash_cookie("f" * 43)) is None
+
+
+async def test_session_ids_are_the_users_open_browser_sessions(db: Database) -> None:
+    user, other = make_user("frank"), make_user("gina")
+    browser, browser_record, _ = make_session(user)
+    api, api_record, _ = make_session(user)
+    ended, ended_record, _ = make_session(user)
+    theirs, theirs_record, _ = make_session(other)
+    async with db.transaction() as tx:
+        await tx.users.add(user)
+        await tx.users.add(other)
+        for session, record in [(browser, browser_record), (api, api_record), (ended, ended_record)]:
+            await tx.sessions.add(session, record)
+        await tx.sessions.add(theirs, theirs_record)
+        await tx.browser_sessions.add(hash_cookie("h" * 43), browser.id, NOW)
+        await tx.browser_sessions.add(hash_cookie("i" * 43), ended.id, NOW)
+        await tx.browser_sessions.add(hash_cookie("j" * 43), theirs.id, NOW)
+        await tx.sessions.end(ended.id, NOW)
+    async with db.reader() as r:
+        assert await r.browser_sessions.session_ids(user.id) == {browser.id}
+        assert await r.browser_sessions.session_ids(other.id) == {theirs.id}

@@ -138,6 +138,20 @@ async def test_idle_and_absolute_timeouts(clocked: tuple[App, Clock]) -> None:
         assert (await browser.get("/account")).status_code == 303
 
 
+async def test_idle_browser_sessions_leave_the_list(clocked: tuple[App, Clock]) -> None:
+    app, clock = clocked
+    async with new_client(app) as laptop, new_client(app) as desk:
+        await register_form(laptop)
+        await sign_in(laptop)
+        await sign_in(desk)
+        clock.now += timedelta(minutes=20)
+        page = await desk.get("/account")
+        assert page.text.count('action="/account/sessions/end"') == 2
+        clock.now += timedelta(minutes=20)  # the laptop has been idle 40 minutes: it is signed out
+        page = await desk.get("/account")
+        assert page.text.count('action="/account/sessions/end"') == 1 and "this browser" in page.text
+
+
 async def test_last_used_is_written_at_most_once_a_minute(clocked: tuple[App, Clock]) -> None:
     app, clock = clocked
     async with new_client(app) as browser:

@@ -113,6 +113,15 @@ class BrowserSessions:
             session.last_used_at = now
         return Principal(self._claims(user, session), user, session)
 
+    async def sessions(self, principal: Principal) -> list[Session]:
+        """The user's active sessions, newest first, as `AuthService.sessions` lists them, less the browser
+        sessions idle past the timeout (they are over: they end for good at their next use)."""
+        now = self.clock()
+        async with self.db.reader() as r:
+            sessions = await r.sessions.list_for_user(principal.user.id, now)
+            browsers = await r.browser_sessions.session_ids(principal.user.id)
+        return [s for s in sessions if s.id not in browsers or now - s.last_used_at <= self.idle_timeout]
+
     def _claims(self, user: User, session: Session) -> AccessClaims:
         """What an access token for this session would say: the use cases that take a `Principal` see a
         cookie session exactly as they see a bearer one (no token is issued; `jti` is empty)."""

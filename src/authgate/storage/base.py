@@ -153,6 +153,9 @@ class BrowserSessionStore(Protocol):
     async def touch(self, session_id: str, now: datetime) -> None:
         """Set the session's `last_used_at` to `now`."""
 
+    async def session_ids(self, user_id: str) -> set[str]:
+        """The ids of the user's sessions that are not ended and that a browser holds."""
+
 
 class Stores(Protocol):
     """The stores, bound to one connection (and, in `transaction()`, to one transaction)."""

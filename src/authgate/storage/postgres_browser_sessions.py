@@ -40,3 +40,11 @@ class PostgresBrowserSessions:
 
     async def touch(self, session_id: str, now: datetime) -> None:
         await self.conn.execute("UPDATE sessions SET last_used_at = $1 WHERE id = $2::uuid", now, session_id)
+
+    async def session_ids(self, user_id: str) -> set[str]:
+        rows = await self.conn.fetch(
+            "SELECT s.id FROM sessions s JOIN browser_sessions b ON b.session_id = s.id"
+            " WHERE s.user_id = $1::uuid AND s.ended_at IS NULL",
+            user_id,
+        )
+        return {row[0] for row in rows}

@@ -37,3 +37,11 @@ class SqliteBrowserSessions:
 
     async def touch(self, session_id: str, now: datetime) -> None:
         self.conn.execute("UPDATE sessions SET last_used_at = ? WHERE id = ?", (_ts(now), session_id))
+
+    async def session_ids(self, user_id: str) -> set[str]:
+        rows = self.conn.execute(
+            "SELECT s.id FROM sessions s JOIN browser_sessions b ON b.session_id = s.id"
+            " WHERE s.user_id = ? AND s.ended_at IS NULL",
+            (user_id,),
+        ).fetchall()
+        return {row[0] for row in rows}

@@ -321,7 +321,7 @@ class PageHandlers:
         errors: dict[str, str] | None = None,
         notice: str | None = None,
     ) -> Page:
-        sessions = await req.services.auth.sessions(principal)
+        sessions = await req.services.browser.sessions(principal)
         return self.render(
             "account.html",
             status,
