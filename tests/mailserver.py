@@ -31,7 +31,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
 from authgate.config import Settings
-from conftest import make_settings
+from helpers import make_settings
 from liveserver import free_port
 
 LINK = re.compile(r"(https?://[^\s\"<>]+)\?token=([A-Za-z0-9_-]+)")
@@ -113,8 +113,14 @@ class MailServer:
         with self.collector.lock:
             return list(self.collector.received)
 
-    def to(self, address: str) -> list[Received]:
-        return [r for r in self.received if address.casefold() in (t.casefold() for t in r.rcpt_tos)]
+    def to(self, address: str | None, subject: str | None = None) -> list[Received]:
+        """What was received for `address` (anyone: None) with `subject` (any: None), in order of arrival."""
+        return [
+            r
+            for r in self.received
+            if (address is None or address.casefold() in (t.casefold() for t in r.rcpt_tos))
+            and subject in (None, r.subject)
+        ]
 
     def refuse_next(self, *answers: str) -> None:
         with self.collector.lock:
@@ -141,16 +147,25 @@ class MailServer:
             for k, v in self.settings(**overrides).items()
         }
 
-    async def wait_for_mail(self, to: str | None = None, count: int = 1, timeout: float = 10.0) -> Received:
-        """The `count`-th message (to `to`, when given), waiting for it to arrive."""
+    async def wait_for_mail(
+        self, to: str | None = None, count: int = 1, timeout: float = 10.0, subject: str | None = None
+    ) -> Received:
+        """The `count`-th message (to `to`, with `subject`, when given), waiting for it to arrive. Mails of
+        different jobs may arrive in any order (the outbox has two workers): tell them apart by `subject`."""
         deadline = time.monotonic() + timeout
         while True:
-            got = self.to(to) if to is not None else self.received
+            got = self.to(to, subject)
             if len(got) >= count:
                 return got[count - 1]
             if time.monotonic() > deadline:
                 raise AssertionError(f"no mail #{count} to {to or 'anyone'} in {timeout} s (got {len(got)})")
             await asyncio.sleep(0.02)
+
+
+VERIFY = "Verify your email address"
+RESET = "Reset your password"
+CONFIRM = "Confirm your new email address"
+CHANGED = "Your email address was changed"
 
 
 def make_certificate(folder: Path) -> tuple[Path, Path]:

@@ -13,7 +13,7 @@ from typing import Any
 from authgate.config import Settings, load_settings
 from authgate.http.asgi import Receive, Scope, Send, serve_asgi
 from authgate.http.cors import cors
-from authgate.http.handlers import audit, auth, docs, imports, metrics, profile, system, users, wellknown
+from authgate.http.handlers import audit, auth, docs, email, imports, metrics, profile, system, users, wellknown
 from authgate.http.handlers.pages import PageHandlers
 from authgate.http.middleware import access_log, compose, recover, request_ids, request_metrics, security_headers
 from authgate.http.operations import operation_of
@@ -60,6 +60,11 @@ def build_router(settings: Settings) -> Router:
     r.add("POST", "/auth/password", auth.change_password)
     r.add("POST", "/auth/introspect", auth.introspect)
     r.add("PATCH", "/auth/me", profile.update_me)
+    r.add("POST", "/auth/verify-email", email.verify_email)
+    r.add("POST", "/auth/resend-verification", email.resend_verification)
+    r.add("POST", "/auth/forgot-password", email.forgot_password)
+    r.add("POST", "/auth/reset-password", email.reset_password)
+    r.add("POST", "/auth/confirm-email-change", email.confirm_email_change)
     r.add("GET", "/.well-known/jwks.json", wellknown.jwks)
     r.add("GET", "/.well-known/openid-configuration", wellknown.openid_configuration)
     r.add("GET", "/users", users.list_users)

@@ -19,6 +19,7 @@ Handlers and use cases raise these; exactly one place (`authgate.http.problems`)
     ├── Forbidden                       403
     │   ├── NotAllowed                  403 forbidden
     │   ├── RegistrationClosed          403 registration_closed
+    │   ├── EmailNotVerified            403 email_not_verified (AUTHGATE_REQUIRE_VERIFIED_EMAIL, after the password)
     │   └── CsrfFailed                  403 csrf_failed
     ├── NotFound                        404
     │   ├── RouteNotFound               404 not_found
@@ -27,6 +28,7 @@ Handlers and use cases raise these; exactly one place (`authgate.http.problems`)
     ├── Conflict                        409
     │   ├── UsernameTaken               409 username_taken
     │   ├── EmailTaken                  409 email_taken
+    │   ├── EmailAlreadyVerified        409 email_already_verified
     │   └── LastAdmin                   409 last_admin
     ├── PayloadTooLarge                 413 payload_too_large
     ├── UnsupportedMediaType            415 unsupported_media_type
@@ -139,6 +141,11 @@ class RegistrationClosed(Forbidden):
     title = "Registration is closed"
 
 
+class EmailNotVerified(Forbidden):
+    code = "email_not_verified"
+    title = "Verify your email address first: follow the link we mailed you"
+
+
 class CsrfFailed(Forbidden):
     code = "csrf_failed"
     title = "The form has expired or is not genuine; please try again"
@@ -186,6 +193,11 @@ class UsernameTaken(Conflict):
 class EmailTaken(Conflict):
     code = "email_taken"
     title = "That email address is already registered"
+
+
+class EmailAlreadyVerified(Conflict):
+    code = "email_already_verified"
+    title = "Your email address is already verified"
 
 
 class LastAdmin(Conflict):

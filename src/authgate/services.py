@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from authgate.config import Settings
+from authgate.config import ConfigError, Settings
 from authgate.domain.admin import UserAdmin
 from authgate.domain.audit_log import AuditLog
 from authgate.domain.auth import AuthPolicy, AuthService
@@ -15,6 +15,7 @@ from authgate.domain.browser import BrowserSessions
 from authgate.domain.clock import Clock, utcnow
 from authgate.domain.cursors import CursorCodec
 from authgate.domain.devices import DeviceTokens
+from authgate.domain.email_flows import EmailFlows, EmailPolicy
 from authgate.domain.guard import LoginGuard
 from authgate.domain.importer import UserImporter
 from authgate.domain.keys import StoredKey, parse_key_encryption_key
@@ -23,6 +24,7 @@ from authgate.domain.profile import ProfileService
 from authgate.domain.signing import SigningKeys
 from authgate.domain.tokens import AccessTokens
 from authgate.keysync import KeySync
+from authgate.mail import JinjaMailTemplates, MailOutbox, TemplateError, start_outbox
 from authgate.observability.instruments import Instruments
 from authgate.ratelimit import RateLimiting, start_rate_limiting
 from authgate.storage import open_database
@@ -47,6 +49,8 @@ class Services:
         rate_limiting: RateLimiting,
         audit: AuditLog,
         browser: BrowserSessions,
+        email: EmailFlows,
+        mail: MailOutbox,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -64,6 +68,10 @@ class Services:
         self.audit = audit
         self.browser = browser
         """Signed-in browsers: cookie sessions and the forms' CSRF secret (`domain/browser.py`)."""
+        self.email = email
+        """The email flows: verification, password reset, email change (`domain/email_flows.py`)."""
+        self.mail = mail
+        """The outbox that sends mail in the background; `mail.stats` counts sent, failed and dropped mails."""
         self._keyring_loaded = time.monotonic()
 
     @classmethod
@@ -72,6 +80,11 @@ class Services:
     ) -> Services:
         """`instruments`: the serving worker's metrics and tracer (observability/instruments.py); none for the CLI."""
         instruments = instruments or Instruments()
+        templates = JinjaMailTemplates(settings.mail_templates_dir)
+        try:
+            templates.check()
+        except TemplateError as exc:
+            raise ConfigError(f"AUTHGATE_MAIL_TEMPLATES_DIR={settings.mail_templates_dir!r}: {exc}") from None
         db = instruments.database(
             open_database(
                 settings.database_url,
@@ -113,6 +126,7 @@ class Services:
                 reject_common_passwords=settings.reject_common_passwords,
                 roles=settings.roles,
                 default_roles=settings.default_roles,
+                require_verified_email=settings.require_verified_email,
             ),
             hasher=hasher,
             pool=pool,
@@ -122,7 +136,24 @@ class Services:
             guard=LoginGuard(rate_limiting.limits, rate_limiting.backoff, rate_limiting.policy, devices, clock),
         )
         admin = UserAdmin(db=db, auth=auth, cursors=cursors, roles=settings.roles, clock=clock)
-        profile = ProfileService(db=db, hasher=hasher, pool=pool, clock=clock)
+        mail = start_outbox(settings)
+        email = EmailFlows(
+            db=db,
+            outbox=mail,
+            templates=templates,
+            hasher=hasher,
+            pool=pool,
+            policy=EmailPolicy(
+                base_url=settings.issuer,
+                verification_ttl=settings.email_verification_ttl,
+                reset_ttl=settings.password_reset_ttl,
+                reject_common_passwords=settings.reject_common_passwords,
+                hide_account_existence=settings.hide_account_existence,
+            ),
+            clock=clock,
+        )
+        auth.on_existing_account = email.existing_account
+        profile = ProfileService(db=db, hasher=hasher, pool=pool, clock=clock, email=email)
         browser = await BrowserSessions.bootstrap(
             db=db, auth=auth, idle_timeout=settings.browser_session_idle_timeout, clock=clock
         )
@@ -140,6 +171,8 @@ class Services:
             rate_limiting=rate_limiting,
             audit=AuditLog(db, cursors),
             browser=browser,
+            email=email,
+            mail=mail,
         )
         services.instruments = instruments
         services.key_sync = KeySync(services.reload_keyring, settings.redis_url, settings.redis_prefix)
@@ -171,6 +204,7 @@ class Services:
     async def close(self) -> None:
         if self.key_sync is not None:
             await self.key_sync.close()
+        await self.mail.close(timeout=min(10, self.settings.shutdown_timeout))  # before the database it may need
         self.pool.close()
         await self.rate_limiting.close()
         await self.db.close()

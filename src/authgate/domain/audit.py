@@ -47,6 +47,8 @@ EVENTS = frozenset(
         "email_verification",
         "password_reset_request",
         "password_reset",
+        "email_change_request",
+        "email_change",
     }
 )
 MAX_DETAIL_BYTES = 1024

@@ -28,6 +28,7 @@ from authgate.domain.signing import SigningKeys
 from authgate.domain.tokens import AccessClaims, AccessTokens, UnknownKey
 from authgate.domain.users import User, check_email, check_roles, check_username, login_key
 from authgate.errors import (
+    EmailNotVerified,
     FieldError,
     InvalidAccessToken,
     InvalidCredentials,
@@ -51,6 +52,8 @@ class AuthPolicy(msgspec.Struct, frozen=True, kw_only=True):
     reject_common_passwords: bool = True
     roles: tuple[str, ...] = ("admin", "user")
     default_roles: tuple[str, ...] = ("user",)
+    require_verified_email: bool = False
+    """Refuse the login of an unverified user (after the password check: 403 email_not_verified)."""
 
 
 class TokenPair(msgspec.Struct, frozen=True):
@@ -194,6 +197,10 @@ class AuthService:
         if not ok or user.disabled:
             await self._login_failed(attempt, user, client, "disabled" if ok else "wrong_password")
             raise InvalidCredentials()
+        if self.policy.require_verified_email and not user.email_verified:
+            # Only after the password: without it, nobody learns whether the address is verified.
+            await self._login_failed(attempt, user, client, "email_not_verified")
+            raise EmailNotVerified()
         if needs_rehash:
             user.password_hash = await self.pool.run(self.hasher.hash, password)
         device_token = await guard.succeeded(attempt, user) if guard is not None and attempt is not None else None

@@ -70,7 +70,7 @@ class UpdateUserRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
 
 
 class UpdateMeRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """Change your own email address; the new address is not verified yet."""
+    """Change your own email address: a confirmation link is mailed to the new one (202)."""
 
     email: Email
     current_password: Password

@@ -127,7 +127,8 @@ class EmailTokenStore(Protocol):
     """The tokens of the mailed links (`domain/email_tokens.py`), by the SHA-256 of the token."""
 
     async def replace(self, token: EmailToken) -> None:
-        """Delete the user's tokens of `token.purpose` (used or not), then store `token`."""
+        """Delete the user's tokens of `token.purpose` (used or not), then store `token`; concurrent replaces
+        for one user are serialised (only the last one's token remains)."""
 
     async def get(self, token_hash: bytes) -> EmailToken | None: ...
 

@@ -31,6 +31,10 @@ class PostgresEmailTokens:
         self.conn = conn
 
     async def replace(self, token: EmailToken) -> None:
+        # Two replaces for one user at once would each delete only what they saw, then both insert: lock the
+        # user's row first, so the second waits and then deletes the first's token. NO KEY UPDATE does not
+        # hold up the foreign-key checks of other inserts for the user (a login's new session).
+        await self.conn.execute("SELECT 1 FROM users WHERE id = $1::uuid FOR NO KEY UPDATE", token.user_id)
         await self.conn.execute(
             "DELETE FROM email_tokens WHERE user_id = $1::uuid AND purpose = $2", token.user_id, token.purpose
         )

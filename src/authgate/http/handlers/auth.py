@@ -8,6 +8,7 @@ import msgspec
 
 from authgate.domain.auth import ClientInfo, TokenPair
 from authgate.errors import (
+    EmailNotVerified,
     EmailTaken,
     FieldError,
     InvalidCredentials,
@@ -103,6 +104,7 @@ async def register(req: Request) -> Response:
         return Response(202, _ACCEPTED, [("content-type", JSON), ("cache-control", "no-store")])
     req.user_id = user.id
     security.info("user registered", extra={"event": "register", "user_id": user.id, "client_ip": req.client_ip})
+    services.email.send_verification(user)  # committed: the link is mailed in the background
     if hide:
         return Response(202, _ACCEPTED, [("content-type", JSON), ("cache-control", "no-store")])
     return json_response(UserResponse.of(user), 201, [("location", f"/users/{user.id}")])
@@ -114,7 +116,7 @@ async def register(req: Request) -> Response:
     tag="auth",
     request=LoginRequest,
     response=TokenResponse,
-    errors=(InvalidCredentials, RateLimited, Overloaded),
+    errors=(InvalidCredentials, EmailNotVerified, RateLimited, Overloaded),
 )
 async def login(req: Request) -> Response:
     await req.services.rate_limits.hit("login", ip=req.client_ip)  # before the body is even read
