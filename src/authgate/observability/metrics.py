@@ -331,11 +331,14 @@ class Metrics:
             pass
         with open(stamp, "a"):
             os.utime(stamp)
-        self._sessions_task = asyncio.get_running_loop().create_task(self._count_sessions(self.session_counter))
+        self._sessions_task = asyncio.get_running_loop().create_task(self.count_sessions())
 
-    async def _count_sessions(self, counter: SessionCounter) -> None:
+    async def count_sessions(self) -> None:
+        """Count the active sessions now (the worker does it every SESSIONS_INTERVAL on its own)."""
+        if self.session_counter is None:
+            return
         try:
-            count = await counter()
+            count = await self.session_counter()
         except Exception as exc:
             logger.warning("counting the active sessions failed: %s", f"{type(exc).__name__}: {exc}"[:300])
             return
