@@ -30,6 +30,7 @@ class Load:
     connections: int
     body: bytes | None = None
     """A JSON body to POST (else GET)."""
+    headers: dict[str, str] = field(default_factory=dict)
     stop_at: float = float("inf")
     outcomes: list[Outcome] = field(default_factory=list)
 
@@ -37,11 +38,12 @@ class Load:
         await asyncio.gather(*(self._connection() for _ in range(self.connections)))
 
     async def _connection(self) -> None:
+        extra = "".join(f"{name}: {value}\r\n" for name, value in self.headers.items())
         if self.body is None:
-            request = f"GET {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n\r\n".encode()
+            request = f"GET {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{extra}\r\n".encode()
         else:
             request = (
-                f"POST {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+                f"POST {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{extra}"
                 f"Content-Type: application/json\r\nContent-Length: {len(self.body)}\r\n\r\n"
             ).encode() + self.body
         while time.monotonic() < self.stop_at:
