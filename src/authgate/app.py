@@ -14,6 +14,7 @@ from authgate.config import Settings, load_settings
 from authgate.http.asgi import Receive, Scope, Send, serve_asgi
 from authgate.http.cors import cors
 from authgate.http.handlers import audit, auth, docs, email, imports, metrics, profile, system, users, wellknown
+from authgate.http.handlers.email_pages import EmailPages
 from authgate.http.handlers.pages import PageHandlers
 from authgate.http.middleware import access_log, compose, recover, request_ids, request_metrics, security_headers
 from authgate.http.operations import operation_of
@@ -90,6 +91,15 @@ def build_router(settings: Settings) -> Router:
     r.add("POST", "/account/sessions/end-all", pages.end_all_sessions)
     r.add("POST", "/logout", pages.logout)
     r.add("GET", "/static/{asset}", pages.asset)
+    email_pages = EmailPages(pages)
+    r.add("GET", "/forgot-password", email_pages.forgot_page)
+    r.add("POST", "/forgot-password", email_pages.forgot)
+    r.add("GET", "/reset-password", email_pages.reset_page)
+    r.add("POST", "/reset-password", email_pages.reset)
+    r.add("GET", "/verify-email", email_pages.verify_page)
+    r.add("POST", "/verify-email", email_pages.verify)
+    r.add("GET", "/confirm-email-change", email_pages.confirm_change_page)
+    r.add("POST", "/confirm-email-change", email_pages.confirm_change)
     if settings.metrics_enabled and not settings.metrics_port:
         r.add("GET", "/metrics", metrics.metrics)
     if settings.bench_endpoints:

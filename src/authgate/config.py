@@ -101,7 +101,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     mail_dir: str | None = None
     """Instead of a mail server: write each mail as an .eml file into this folder (development and tests)."""
     mail_templates_dir: str | None = None
-    """A folder whose `mail/<name>.txt` and `.html` replace the built-in mail templates of the same name."""
+    """A folder of mail templates (`<name>.txt`, `<name>.html`, `base.html`) that replace the built-in ones of
+    the same name (docs/email.md)."""
     mail_queue_size: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 1000
     """Mails waiting to be sent, per worker process; past that, new ones are dropped (logged and counted)."""
     mail_send_attempts: Annotated[int, msgspec.Meta(ge=1, le=20)] = 5

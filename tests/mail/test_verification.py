@@ -150,6 +150,20 @@ async def test_resend_when_signed_in_replaces_the_link(app: App, client: httpx.A
     assert bad.status_code == 401
 
 
+async def test_resend_when_signed_in_takes_no_body_or_a_valid_one(client: httpx.AsyncClient) -> None:
+    await register(client, "alice")
+    alice = bearer((await login(client, "alice"))["access_token"])
+    own = await client.post("/auth/resend-verification", json={"email": "ALICE@example.com"}, headers=alice)
+    assert own.status_code == 202
+    for body in ({"email": "bob@example.com"}, {"email": "alice@example.com", "extra": 1}, {}, {"email": 5}):
+        response = await client.post("/auth/resend-verification", json=body, headers=alice)
+        assert response.status_code == 422, (body, response.text)
+    malformed = await client.post(
+        "/auth/resend-verification", content=b"{", headers={**alice, "content-type": "application/json"}
+    )
+    assert malformed.status_code == 400
+
+
 async def test_anonymous_resend_answers_the_same_for_anyone(
     app: App, client: httpx.AsyncClient, smtp: MailServer
 ) -> None:

@@ -237,6 +237,18 @@ class EmailFlows:
             lambda: self._mail("account_exists", owner.email, owner, None, None, 0, forgot_password_url=forgot),
         )
 
+    async def usable(self, token: str, purpose: Purpose) -> bool:
+        """Whether `token` would be accepted for `purpose` now, without using it (the pages ask before showing
+        a form, so that an expired link says so at once)."""
+        if not plausible(token):
+            return False
+        try:
+            async with self.db.reader() as r:
+                record, user = await _redeemable(r, hash_email_token(token), purpose, self.clock(), lock=False)
+        except RefusedToken:
+            return False
+        return purpose == "change_email" or record.mailed_to(user.email)
+
     # -- helpers -------------------------------------------------------------------------------------------
 
     async def _issue(self, user: User, purpose: Purpose, email: str, ttl: int, event: AuditEvent | None = None) -> str:

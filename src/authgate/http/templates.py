@@ -14,7 +14,15 @@ import jinja2
 
 from authgate.http.static import StaticFiles
 
-PAGES = ("login.html", "register.html", "account.html", "error.html")
+PAGES = (
+    "login.html",
+    "register.html",
+    "account.html",
+    "error.html",
+    "forgot_password.html",
+    "reset_password.html",
+    "verify_email.html",
+)
 
 
 def when(value: datetime) -> str:

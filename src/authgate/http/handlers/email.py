@@ -12,8 +12,16 @@ import logging
 import msgspec
 
 from authgate.domain.email_tokens import Purpose, RefusedToken
-from authgate.domain.users import login_key
-from authgate.errors import EmailAlreadyVerified, EmailTaken, InvalidToken, Overloaded, RateLimited
+from authgate.domain.users import email_key, login_key
+from authgate.errors import (
+    EmailAlreadyVerified,
+    EmailTaken,
+    FieldError,
+    InvalidToken,
+    Overloaded,
+    RateLimited,
+    ValidationFailed,
+)
 from authgate.http.bearer import authenticate
 from authgate.http.decoding import read_json
 from authgate.http.handlers.auth import client_info
@@ -78,8 +86,8 @@ async def verify_email(req: Request) -> Response:
 
 @operation(
     "Send the verification link again",
-    description="Signed in (bearer): to my address, or 409 when it is verified already. Anonymous, with "
-    '`{"email"}`: always 202, and a mail only when an unverified account has that address.',
+    description="Signed in (bearer): to my address (the body may be left out), or 409 when it is verified "
+    'already. Anonymous, with `{"email"}`: always 202, and a mail only when an unverified account has that address.',
     tag="email",
     request=EmailAddressRequest,
     request_required=False,
@@ -91,6 +99,10 @@ async def resend_verification(req: Request) -> Response:
     email = req.services.email
     if req.headers.get("authorization") is not None:
         principal = await authenticate(req)
+        if _has_body(req):  # optional when signed in; if sent, it must be valid and name my own address
+            body = await read_json(req, _address)
+            if email_key(body.email.strip()) != principal.user.email_key:
+                raise ValidationFailed([FieldError("email", "must be your own address, or left out")])
         if principal.user.email_verified:
             raise EmailAlreadyVerified()
         await limit_mail(req, principal.user.email_key)
@@ -100,6 +112,11 @@ async def resend_verification(req: Request) -> Response:
     await limit_mail(req, body.email)
     email.resend_verification_to(body.email)
     return accepted()
+
+
+def _has_body(req: Request) -> bool:
+    length = req.headers.get("content-length")
+    return req.headers.get("content-type") is not None or (length is not None and length != "0")
 
 
 @operation(

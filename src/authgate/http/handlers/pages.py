@@ -52,6 +52,7 @@ NOTICES = {
     "session_ended": "That session is signed out.",
     "session_gone": "That session had already ended.",
     "password_changed": "Your password is changed. Your other sessions are signed out.",
+    "password_reset": "Your password is changed, and every session is signed out. Sign in with the new one.",
 }
 
 Handler = Callable[["PageHandlers", Request], Awaitable[Response]]
