@@ -129,6 +129,22 @@ async def test_a_password_reset_cancels_a_pending_change(client: httpx.AsyncClie
     assert (await client.post("/auth/confirm-email-change", json={"token": link})).status_code == 400
 
 
+async def test_a_password_change_cancels_a_pending_change_and_reset_links(
+    client: httpx.AsyncClient, smtp: MailServer
+) -> None:
+    await register(client, "alice")
+    token = (await login(client, "alice"))["access_token"]
+    assert (await change(client, token, "attacker@example.net")).status_code == 202
+    link = link_token(await smtp.wait_for_mail(to="attacker@example.net"))
+    assert (await client.post("/auth/forgot-password", json={"email": "alice@example.com"})).status_code == 202
+    reset = link_token(await smtp.wait_for_mail(to="alice@example.com", subject=RESET))
+    body = {"current_password": PASSWORD, "new_password": "the-owner-is-back-2026"}
+    assert (await client.post("/auth/password", json=body, headers=bearer(token))).status_code == 204
+    assert (await client.post("/auth/confirm-email-change", json={"token": link})).status_code == 400
+    body = {"token": reset, "new_password": "yet-another-passphrase-9"}
+    assert (await client.post("/auth/reset-password", json=body)).status_code == 400
+
+
 async def test_with_hidden_account_existence_a_taken_address_answers_202_and_mails_nothing(
     database_url: str, smtp: MailServer
 ) -> None:

@@ -345,7 +345,8 @@ class AuthService:
     async def change_password(
         self, principal: Principal, current: str, new: str, client: ClientInfo = _NO_CLIENT
     ) -> None:
-        """Needs the current password; ends every other session of the user (ASVS 3.3.3)."""
+        """Needs the current password; ends every other session of the user (ASVS 3.3.3) and cancels a pending
+        email change and password reset link."""
         user = principal.user
         ok, _ = await self.pool.run(self.hasher.verify, user.password_hash, current)
         if not ok:
@@ -366,6 +367,9 @@ class AuthService:
         async with self.db.transaction() as tx:
             await tx.users.update(user)
             ended = await tx.sessions.end_all_for_user(user.id, now, keep=principal.session.id)
+            # Whoever knew the old password may have started an email change (or asked for a reset link):
+            # the new password cancels it.
+            await tx.email_tokens.revoke(user.id, ("change_email", "reset_password"), now)
             await tx.audit.add(
                 self._event("password_change", client, now, user_id=user.id, detail={"other_sessions_ended": ended})
             )
