@@ -1,0 +1,111 @@
+"""A PostgreSQL primary of the test's own (initdb in a temporary folder) and a streaming replica of it made with
+pg_basebackup, each on a free port, for tests of the read/write split. Debian's PostgreSQL binaries are used
+(/usr/lib/postgresql/<version>/bin); as root, they run as the `postgres` user, as PostgreSQL requires."""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from liveserver import free_port
+
+
+def _bin_dir() -> Path:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
+    if not found:
+        path = shutil.which("initdb")
+        if path is None:
+            if os.environ.get("CI"):
+                pytest.fail("PostgreSQL's server binaries (initdb, pg_ctl, pg_basebackup) are not installed")
+            pytest.skip("PostgreSQL's server binaries (initdb, pg_ctl, pg_basebackup) are not installed")
+        return Path(path).parent
+    return Path(found[-1]).parent
+
+
+@dataclass
+class Server:
+    data: Path
+    port: int
+    sockets: Path
+    bin: Path
+    as_user: list[str]
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/authgate"
+
+    def run(self, *args: str) -> None:
+        subprocess.run([*self.as_user, *args], check=True, capture_output=True, timeout=60)
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.sockets} -c listen_addresses=127.0.0.1"
+        self.run(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.data / "server.log"),
+            "-o",
+            options,
+            "-w",
+            "start",
+        )
+
+    def stop(self) -> None:
+        self.run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+
+@contextlib.contextmanager
+def primary_and_replica() -> Iterator[tuple[Server, Server]]:
+    bin_dir = _bin_dir()
+    as_user: list[str] = []
+    base = Path(tempfile.mkdtemp(prefix="authgate-pg-"))
+    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
+        as_user = ["runuser", "-u", "postgres", "--"]
+        user = pwd.getpwnam("postgres")
+        os.chown(base, user.pw_uid, user.pw_gid)
+    primary = Server(base / "primary", free_port(), base, bin_dir, as_user)
+    replica = Server(base / "replica", free_port(), base, bin_dir, as_user)
+    started: list[Server] = []
+    try:
+        primary.run(str(bin_dir / "initdb"), "-D", str(primary.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+        with (primary.data / "postgresql.conf").open("a") as conf:
+            # streaming replication (initdb's pg_hba.conf already lets local replication connections in), and
+            # nothing that makes a throwaway cluster slow
+            conf.write("wal_level = replica\nmax_wal_senders = 4\nhot_standby = on\nfsync = off\n")
+            conf.write("synchronous_commit = off\nfull_page_writes = off\nshared_buffers = 16MB\n")
+        primary.start()
+        started.append(primary)
+        primary.run(
+            str(bin_dir / "psql"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(primary.port),
+            "-U",
+            "postgres",
+            "-c",
+            "CREATE DATABASE authgate",
+        )
+        primary.run(
+            str(bin_dir / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
+            "-D", str(replica.data), "-R", "-X", "stream", "-c", "fast",
+        )  # fmt: skip
+        replica.start()
+        started.append(replica)
+        yield primary, replica
+    finally:
+        for server in reversed(started):
+            with contextlib.suppress(subprocess.SubprocessError):
+                server.stop()
+        shutil.rmtree(base, ignore_errors=True)
