@@ -12,8 +12,7 @@ import pytest
 
 from authgate.app import App, create_app
 from authgate.domain.admin import UserChanges
-from helpers import make_settings
-from helpers import PASSWORD, bearer, login, register
+from helpers import PASSWORD, bearer, login, make_settings, register
 
 
 async def make_admin(app: App, client: httpx.AsyncClient, name: str = "root") -> dict[str, str]:
