@@ -19,7 +19,7 @@ from mailserver import (  # noqa: F401 (fixtures)
     settings_fixture,
     smtp_fixture,
 )
-from pages_helpers import csrf_token, form_token, sign_in
+from pages_helpers import csrf_token, form_token, register_form, sign_in
 
 NEW_PASSWORD = "a-brand-new-passphrase-42"
 
@@ -129,3 +129,15 @@ async def test_confirm_an_email_change_through_the_page(client: httpx.AsyncClien
     done = await client.post("/confirm-email-change", data={"csrf_token": csrf_token(page.text), "token": token})
     assert done.status_code == 200 and "Your email address is changed" in done.text
     assert (await client.get("/auth/me", headers=access)).json()["email"] == "alice@new.example"
+
+
+async def test_registering_through_the_page_mails_the_verification_link(
+    app: App, client: httpx.AsyncClient, smtp: MailServer
+) -> None:
+    await register_form(client, "carol")
+    mail = await smtp.wait_for_mail(to="carol@example.com", subject=VERIFY)
+    assert link_of(mail)[0].endswith("/verify-email")
+    # An admin's account gets none (nor does an import): the admin tells the user.
+    await app.services.admin.create("dave", "dave@example.com", PASSWORD)
+    await app.services.mail.idle()
+    assert smtp.to("dave@example.com") == []

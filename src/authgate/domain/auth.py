@@ -85,6 +85,8 @@ _NO_CLIENT = ClientInfo()
 
 ExistingAccountHook = Callable[[User, ClientInfo], Awaitable[None]]
 """Tells the owner of an existing account that someone tried to register with its email (the mailer sets it)."""
+RegisteredHook = Callable[[User], None]
+"""Mails a user who registered themselves a link to verify the address (the email flows set it)."""
 
 
 class AuthService:
@@ -111,6 +113,8 @@ class AuthService:
         """Rate limits and back-off per account at login (None: none)."""
         self.on_existing_account: ExistingAccountHook | None = None
         """Called when, with AUTHGATE_HIDE_ACCOUNT_EXISTENCE, someone registers an email that is taken."""
+        self.on_registered: RegisteredHook | None = None
+        """Called once a self-registration is committed (through the API or the pages; not an admin's)."""
 
     # -- accounts ------------------------------------------------------------------------------------------
 
@@ -154,6 +158,8 @@ class AuthService:
         async with self.db.transaction() as tx:
             await tx.users.add(user)
             await tx.audit.add(event)
+        if not by_admin and self.on_registered is not None:
+            self.on_registered(user)
         return user
 
     async def existing_account(self, email: str, client: ClientInfo = _NO_CLIENT) -> None:

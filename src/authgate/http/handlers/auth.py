@@ -104,7 +104,6 @@ async def register(req: Request) -> Response:
         return Response(202, _ACCEPTED, [("content-type", JSON), ("cache-control", "no-store")])
     req.user_id = user.id
     security.info("user registered", extra={"event": "register", "user_id": user.id, "client_ip": req.client_ip})
-    services.email.send_verification(user)  # committed: the link is mailed in the background
     if hide:
         return Response(202, _ACCEPTED, [("content-type", JSON), ("cache-control", "no-store")])
     return json_response(UserResponse.of(user), 201, [("location", f"/users/{user.id}")])
