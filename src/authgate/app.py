@@ -100,6 +100,7 @@ def build_router(settings: Settings) -> Router:
     r.add("POST", "/verify-email", email_pages.verify)
     r.add("GET", "/confirm-email-change", email_pages.confirm_change_page)
     r.add("POST", "/confirm-email-change", email_pages.confirm_change)
+    r.add("POST", "/account/verify-email", email_pages.resend)
     if settings.metrics_enabled and not settings.metrics_port:
         r.add("GET", "/metrics", metrics.metrics)
     if settings.bench_endpoints:

@@ -19,7 +19,7 @@ from mailserver import (  # noqa: F401 (fixtures)
     settings_fixture,
     smtp_fixture,
 )
-from pages_helpers import csrf_token, form_token, register_form, sign_in
+from pages_helpers import account_token, csrf_token, form_token, register_form, sign_in
 
 NEW_PASSWORD = "a-brand-new-passphrase-42"
 
@@ -141,3 +141,22 @@ async def test_registering_through_the_page_mails_the_verification_link(
     await app.services.admin.create("dave", "dave@example.com", PASSWORD)
     await app.services.mail.idle()
     assert smtp.to("dave@example.com") == []
+
+
+async def test_the_account_page_mails_the_link_again(client: httpx.AsyncClient, smtp: MailServer) -> None:
+    await register_form(client, "carol")
+    await smtp.wait_for_mail(to="carol@example.com", subject=VERIFY)
+    anonymous = await client.post("/account/verify-email", data={"csrf_token": "x"})
+    assert anonymous.status_code == 303 and anonymous.headers["location"].startswith("/login")
+    await sign_in(client, "carol")
+    account = await client.get("/account")
+    assert "Mail me the link again" in account.text
+    forged = await client.post("/account/verify-email", data={"csrf_token": "forged"})
+    assert forged.status_code == 403
+    sent = await client.post("/account/verify-email", data={"csrf_token": await account_token(client)})
+    assert sent.status_code == 303 and sent.headers["location"] == "/account?notice=verification_sent"
+    second = await smtp.wait_for_mail(to="carol@example.com", subject=VERIFY, count=2)
+    page = await client.get(local(f"{link_of(second)[0]}?token={link_of(second)[1]}"))
+    done = await client.post("/verify-email", data={"csrf_token": csrf_token(page.text), "token": link_of(second)[1]})
+    assert done.status_code == 200
+    assert "Mail me the link again" not in (await client.get("/account")).text

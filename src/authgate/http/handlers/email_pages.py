@@ -1,4 +1,5 @@
-"""The browser side of the email flows: /forgot-password, /reset-password, /verify-email, /confirm-email-change.
+"""The browser side of the email flows: /forgot-password, /reset-password, /verify-email, /confirm-email-change,
+and the account page's "mail me the link again" (/account/verify-email).
 
 The mails' links open these pages. A GET never uses a token (mail scanners fetch links before people do): it
 shows a form, and only the form's POST (with the pages' CSRF token, `http/csrf.py`) acts, through the same use
@@ -20,7 +21,7 @@ from authgate.http.handlers.auth import client_info
 from authgate.http.handlers.email import limit_mail
 from authgate.http.handlers.pages import MAX_FIELD, PageHandlers
 from authgate.http.operations import operation
-from authgate.http.redirects import login_url
+from authgate.http.redirects import DEFAULT_NEXT, login_url
 from authgate.http.request import Request
 from authgate.http.responses import Page, Response
 
@@ -137,6 +138,18 @@ class EmailPages:
         return self.pages.redirect(login_url(notice="password_reset"), [self.pages.cookies.clear_session()])
 
     # -- verify an address, confirm a new one --------------------------------------------------------------------
+
+    @email_page("Mail me the verification link again (the account page)")
+    async def resend(self, req: Request) -> Response:
+        principal = await self.pages.current(req)
+        if principal is None:
+            self.pages.same_origin.check(req)
+            return self.pages.redirect(login_url(DEFAULT_NEXT))
+        await self.pages.session_form(req, principal)
+        if not principal.user.email_verified:
+            await limit_mail(req, principal.user.email_key)
+            req.services.email.resend_verification(principal.user)
+        return self.pages.redirect("/account?notice=verification_sent")
 
     @email_page("The verify-email page (the link of the mail)")
     async def verify_page(self, req: Request) -> Response:

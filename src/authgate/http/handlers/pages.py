@@ -53,6 +53,7 @@ NOTICES = {
     "session_gone": "That session had already ended.",
     "password_changed": "Your password is changed. Your other sessions are signed out.",
     "password_reset": "Your password is changed, and every session is signed out. Sign in with the new one.",
+    "verification_sent": "We have mailed you a new link to verify your email address.",
 }
 
 Handler = Callable[["PageHandlers", Request], Awaitable[Response]]
