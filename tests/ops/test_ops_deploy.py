@@ -98,7 +98,8 @@ async def test_the_dashboard_asks_only_for_exported_metrics(sqlite_url: str) -> 
     exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
     wanted = {name for e in exprs for name in re.findall(r"\b(authgate_[a-z_]+)", e)}
     assert len(wanted) >= 10
-    async with started(sqlite_url, hash_pool_size=1, hash_queue_size=0) as app, client_from(app, "203.0.113.7") as client:
+    overrides = {"hash_pool_size": 1, "hash_queue_size": 0}
+    async with started(sqlite_url, **overrides) as app, client_from(app, "203.0.113.7") as client:
         await register(client, "alice")
         pair = await login(client, "alice")
         await client.post("/auth/refresh", json={"refresh_token": pair["refresh_token"]})
