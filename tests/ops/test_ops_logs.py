@@ -6,12 +6,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from opslog import app_log_stream, json_lines
 
 from abuse_helpers import make_admin, started
 from authgate.app import App
 from helpers import PASSWORD, bearer, login, register
 from liveserver import live_server
+from opslog import app_log_stream, json_lines
+from pages_helpers import csrf_token
 
 
 def client_from(app: App, ip: str = "203.0.113.7") -> httpx.AsyncClient:
@@ -166,6 +167,18 @@ def test_no_secret_ever_reaches_the_log(tmp_path: Path) -> None:
             secrets += [p["access_token"], p["access_token"].rsplit(".", 1)[1], p["refresh_token"]]
             secrets.append(f"Bearer {p['access_token']}")
         secrets += ["not.a.real-token-but-secret", "real-token-but-secret"]
+        # and the browser pages: the session and CSRF cookies and the forms' tokens
+        with httpx.Client(base_url=server.url) as browser:
+            token = csrf_token(browser.get("/login").text)
+            signed_in = browser.post("/login", data={"csrf_token": token, "username": "dora", "password": new})
+            assert signed_in.status_code == 303
+            account = browser.get("/account")
+            assert account.status_code == 200
+            cookies = [c.value for c in browser.cookies.jar if c.value and len(c.value) >= 16]
+            assert len(cookies) >= 2
+            secrets += [token, csrf_token(account.text), *cookies]
+            signed_out = browser.post("/logout", data={"csrf_token": csrf_token(account.text)})
+            assert signed_out.status_code == 303
     log = server.output()
     assert '"event":"login_success"' in log and '"route":"/auth/refresh"' in log  # the log is really there
     leaked = [s[:12] + "..." for s in secrets if s in log]
