@@ -163,7 +163,12 @@ class App:
             if self.metrics is not None:
                 self.metrics.start()
             instruments = Instruments(self.metrics, self.tracing)
-            self._services = await Services.start(self.settings, instruments=instruments)
+            try:
+                self._services = await Services.start(self.settings, instruments=instruments)
+            except BaseException:
+                if self.metrics is not None:
+                    self.metrics.close()  # no shutdown() follows a failed start
+                raise
             if self._services.key_sync is not None:
                 self._services.key_sync.start()
 

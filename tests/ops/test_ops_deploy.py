@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -61,16 +62,35 @@ def test_systemd_accepts_the_unit(tmp_path: Path) -> None:
     assert "authgate.service" not in result.stderr, result.stderr  # no warning about the unit itself
 
 
+def self_signed(key_path: Path, cert_path: Path) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "auth.example.com")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1))
+        .not_valid_after(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+
 def test_nginx_accepts_the_site_config(tmp_path: Path) -> None:
     binary = nginx_binary()
     key, cert = tmp_path / "privkey.pem", tmp_path / "fullchain.pem"
-    openssl = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    subprocess.run(
-        [*openssl, "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=auth.example.com"],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    self_signed(key, cert)
     site = (DEPLOY / "nginx.conf").read_text()
     site = site.replace("/etc/letsencrypt/live/auth.example.com/fullchain.pem", str(cert))
     site = site.replace("/etc/letsencrypt/live/auth.example.com/privkey.pem", str(key))
