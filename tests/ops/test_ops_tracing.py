@@ -15,7 +15,6 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
-from opslog import app_log_stream
 
 from authgate.app import App, create_app
 from authgate.config import ConfigError
@@ -23,6 +22,7 @@ from authgate.observability.tracing import Tracing, check_environment, tracing_w
 from conftest import make_settings
 from helpers import PASSWORD, bearer, register
 from liveserver import live_server
+from opslog import app_log_stream
 
 
 @pytest.fixture
