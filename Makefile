@@ -36,7 +36,7 @@ test-quick: $(DEV_STAMP)
 
 ## lint: ruff and mypy --strict on src/
 lint: $(DEV_STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench scripts
 	$(BIN)/ruff format --check src
 	$(BIN)/mypy
 
