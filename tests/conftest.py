@@ -7,10 +7,8 @@ unique name and drops it at the end.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -19,7 +17,7 @@ import pytest
 
 from authgate.app import App, create_app
 from authgate.config import Settings
-from helpers import make_settings
+from helpers import PostgresDatabases, make_settings
 
 
 def _postgres_admin_url() -> str | None:
@@ -46,35 +44,6 @@ def postgres_server() -> str:
         _need("PostgreSQL")
     assert url is not None
     return url
-
-
-async def _admin_exec(admin_url: str, sql: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(admin_url)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-class PostgresDatabases:
-    """Creates uniquely named databases on the test server and drops them all at the end."""
-
-    def __init__(self, admin_url: str) -> None:
-        self.admin_url = admin_url
-        self.created: list[str] = []
-
-    def create(self) -> str:
-        name = f"authgate_test_{uuid.uuid4().hex[:12]}"
-        asyncio.run(_admin_exec(self.admin_url, f'CREATE DATABASE "{name}"'))
-        self.created.append(name)
-        base = self.admin_url.rsplit("/", 1)[0]
-        return f"{base}/{name}"
-
-    def drop_all(self) -> None:
-        for name in self.created:
-            asyncio.run(_admin_exec(self.admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(scope="session")

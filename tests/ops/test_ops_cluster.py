@@ -23,8 +23,7 @@ import httpx
 import pytest
 
 from abuse_helpers import need_redis, unique_prefix
-from conftest import PostgresDatabases
-from helpers import bearer
+from helpers import PostgresDatabases, bearer
 from liveserver import LiveServer, authgate, live_server
 from nginxproxy import PROXY_ADDRESS, nginx
 from rawload import Load

@@ -17,8 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from abuse_helpers import started
 from authgate.app import App, build_router, create_app
 from authgate.observability.metrics import Metrics, render
-from conftest import make_settings
-from helpers import PASSWORD, bearer, login, register
+from helpers import PASSWORD, bearer, login, make_settings, register
 from liveserver import free_port, live_server
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]

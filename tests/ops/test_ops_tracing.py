@@ -19,8 +19,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from authgate.app import App, create_app
 from authgate.config import ConfigError
 from authgate.observability.tracing import Tracing, check_environment, tracing_wanted
-from conftest import make_settings
-from helpers import PASSWORD, bearer, register
+from helpers import PASSWORD, bearer, make_settings, register
 from liveserver import live_server
 from opslog import app_log_stream
 

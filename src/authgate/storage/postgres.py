@@ -436,8 +436,12 @@ class PostgresDatabase:
     @asynccontextmanager
     async def replica(self) -> AsyncIterator[PostgresStores]:
         pool = self._replicas[next(self._next_replica) % len(self._replicas)] if self._replicas else self._pool
-        async with self._connection(pool) as conn:
-            yield PostgresStores(conn)
+        try:
+            async with self._connection(pool) as conn:
+                yield PostgresStores(conn)
+        except asyncpg.UndefinedTableError as exc:
+            # A replica that has not replayed the migrations yet (a new cluster, or one far behind).
+            raise DatabaseUnavailable("The read replica is not ready") from exc
 
     async def ping(self) -> None:
         async with self._connection(self._pool) as conn:
