@@ -12,11 +12,12 @@ Admins never choose another user's password (ASVS 6.4.6): there is no such chang
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import msgspec
 
 from authgate.domain.auth import AuthService
+from authgate.domain.clock import EPOCH as _EPOCH
 from authgate.domain.clock import Clock
 from authgate.domain.cursors import CursorCodec, Listing
 from authgate.domain.ids import is_id
@@ -26,7 +27,6 @@ from authgate.storage.base import Database, Stores, UserQuery, UserSort
 
 LIMIT_MAX = 200
 LIMIT_DEFAULT = 50
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class UserListing(msgspec.Struct, frozen=True):

@@ -26,12 +26,13 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Final, Literal, get_args
 
 import msgspec
 
 from authgate.domain import legacy_hashes
+from authgate.domain.clock import EPOCH as _EPOCH
 from authgate.domain.clock import Clock
 from authgate.domain.ids import new_id
 from authgate.domain.users import User, check_email, check_roles, check_username
@@ -62,7 +63,6 @@ _HASH_REASONS: Final[dict[legacy_hashes.Problem, RejectReason]] = {
     "malformed": "malformed_hash",
     "out_of_bounds": "hash_out_of_bounds",
 }
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EXISTS_DETAIL = "a user with this username or email already exists; it is left as it is"
 
 

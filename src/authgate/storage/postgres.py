@@ -11,7 +11,7 @@ import asyncio
 import itertools
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -30,7 +30,6 @@ _MIGRATION_LOCK = 0x61757468  # "auth": advisory lock id for migrations
 _KEY_LOCK = 0x6B657973  # "keys": advisory lock id for key creation and rotation
 _ADMIN_LOCK = 0x61646D6E  # "admn": advisory lock id for changes that may remove an admin
 _KEYS = ("username_key", "email_key")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _CONNECTION_ERRORS = (
     OSError,

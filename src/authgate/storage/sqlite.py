@@ -15,6 +15,9 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from authgate.domain.clock import EPOCH as _EPOCH
+from authgate.domain.clock import from_micros as _dt
+from authgate.domain.clock import to_micros as _ts
 from authgate.domain.keys import StoredKey
 from authgate.domain.sessions import RefreshToken, Session
 from authgate.domain.users import User
@@ -25,16 +28,7 @@ from authgate.storage.sqlite_audit import SqliteAudit
 from authgate.storage.sqlite_email_tokens import SqliteEmailTokens
 from authgate.storage.userpage import PREFIX_END, WIDE, Dialect, count_prefix_sql, page_sql
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _KEYS = ("username_key", "email_key")
-
-
-def _ts(value: datetime) -> int:
-    return (value - _EPOCH) // timedelta(microseconds=1)
-
-
-def _dt(value: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=value)
 
 
 def _opt_dt(value: int | None) -> datetime | None:

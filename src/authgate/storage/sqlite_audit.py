@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from authgate.domain.audit import AuditEvent, AuditPage, AuditQuery, first_id_at
+from authgate.domain.clock import EPOCH as _EPOCH
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _COLUMNS = "id, at, event, outcome, user_id, actor_id, ip, user_agent, detail"
 
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
+from authgate.domain.clock import to_micros as _ts
 from authgate.domain.sessions import Session
 from authgate.domain.users import User
-from authgate.storage.sqlite import _SESSION_COLUMNS, _session, _ts, _user
+from authgate.storage.sqlite import _SESSION_COLUMNS, _session, _user
 
 _USER_COLUMNS = (
     "u.id, u.username, u.email, u.password_hash, u.roles, u.disabled, u.email_verified, u.created_at, u.updated_at"

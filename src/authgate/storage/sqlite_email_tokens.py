@@ -6,16 +6,13 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+from authgate.domain.clock import EPOCH as _EPOCH
+from authgate.domain.clock import to_micros as _ts
 from authgate.domain.email_tokens import EmailToken, Purpose
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _COLUMNS = "token_hash, purpose, user_id, email, created_at, expires_at, used_at"
-
-
-def _ts(value: datetime) -> int:
-    return (value - _EPOCH) // timedelta(microseconds=1)
 
 
 def _token(row: tuple) -> EmailToken:  # type: ignore[type-arg]

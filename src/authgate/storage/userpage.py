@@ -18,8 +18,9 @@ choice itself: neither knows how many keys share a given prefix.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
+from authgate.domain.clock import EPOCH as _EPOCH
 from authgate.storage.base import UserQuery
 
 WIDE = 2000
@@ -36,7 +37,6 @@ USER_COLUMNS = [
     "created_at",
     "updated_at",
 ]
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Dialect:
