@@ -22,6 +22,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 Row = dict[str, Any]
+DISTURBED = 0.25
+"""Cores used by other processes above which a measurement counts as disturbed (as in scenarios.DISTURBED)."""
 SEED_CLAIMS = {
     "ping": "Seed's claim (not measured here): Gin /ping 42,310 req/s at 23.6 ms average, 1000 connections; "
     "Flask (gunicorn+gevent) 11,200 req/s at 89 ms vs Gin 78,500 req/s at 12 ms (\"same logic\").",
@@ -45,12 +47,33 @@ class Run:
         self.doc = doc
         self.labels: dict[str, str] = doc["targets"]
         self.placements: dict[str, dict[str, Any]] = doc["placements"]
+        self.threshold = float(doc["meta"].get("disturbed_threshold", DISTURBED))
         self.groups: dict[tuple[str, str, str, str], dict[int, dict[str, Any]]] = defaultdict(dict)
         for m in doc["measurements"]:
             self.groups[(m["placement"], m["scenario"], m["step"], m["target"])][m["round"]] = m["wrk"]
 
-    def rounds(self, placement: str, scenario: str, step: str, target: str) -> dict[int, dict[str, Any]]:
+    def disturbed(self, w: dict[str, Any]) -> bool:
+        return float(w.get("cpu", {}).get("other", 0.0)) > self.threshold
+
+    def all_rounds(self, placement: str, scenario: str, step: str, target: str) -> dict[int, dict[str, Any]]:
         return self.groups.get((placement, scenario, step, target), {})
+
+    def rounds(self, placement: str, scenario: str, step: str, target: str) -> dict[int, dict[str, Any]]:
+        """The rounds that count: the undisturbed ones, or all of them when every one was disturbed."""
+        everything = self.all_rounds(placement, scenario, step, target)
+        quiet = {r: w for r, w in everything.items() if not self.disturbed(w)}
+        return quiet or everything
+
+    def flag(self, placement: str, scenario: str, step: str, target: str) -> str:
+        """" *" when disturbed rounds were left out of the median, " †" when every round was disturbed."""
+        everything = self.all_rounds(placement, scenario, step, target)
+        disturbed = sum(self.disturbed(w) for w in everything.values())
+        if not disturbed:
+            return ""
+        return " †" if disturbed == len(everything) else " *"
+
+    def label(self, placement: str, scenario: str, step: str, target: str) -> str:
+        return self.labels[target] + self.flag(placement, scenario, step, target)
 
     def targets_in(self, placement: str, scenario: str, step: str) -> list[str]:
         present = {t for (p, s, st, t) in self.groups if (p, s, st) == (placement, scenario, step)}
@@ -68,6 +91,9 @@ class Run:
         get: Callable[[dict[str, Any]], Any],
     ) -> float | None:
         mine, base = self.rounds(placement, scenario, step, target), self.rounds(placement, scenario, step, baseline)
+        if not set(mine) & set(base):  # no round where both were undisturbed
+            mine = self.all_rounds(placement, scenario, step, target)
+            base = self.all_rounds(placement, scenario, step, baseline)
         values = []
         for round_no, w in mine.items():
             if round_no in base and get(base[round_no]):
@@ -128,8 +154,8 @@ def throughput_table(run: Run, sc: dict[str, Any]) -> str:
         for target in run.targets_in(placement, key, ""):
             s = partial(run.stat, placement, key, "", target)
             rows.append([
-                run.labels[target], placement, f_num(s(lambda w: w["connections"])), f_num(s(ok_rps)),
-                *[f_ratio(run.ratio(placement, key, "", target, b, ok_rps)) for b in baselines],
+                run.label(placement, key, "", target), placement, f_num(s(lambda w: w["connections"])),
+                f_num(s(ok_rps)), *[f_ratio(run.ratio(placement, key, "", target, b, ok_rps)) for b in baselines],
                 f_num(s(lat("p50")), 1), f_num(s(lat("p99")), 1), f_num(s(lat("max")), 0),
                 f_num(s(lambda w: w["requests"])), f_num(s(err("timeout"))), f_num(s(socket_errors)),
                 f_num(s(err("status"))), f_num(s(cpu("server")), 2),
@@ -152,7 +178,8 @@ def login_table(run: Run, sc: dict[str, Any]) -> str:
             impl = "go_x_crypto_ms" if target.startswith("gin") else "argon2_cffi_ms"
             limit = 1000 / hash_ms[impl] if hash_ms.get(impl) else None
             rows.append([
-                run.labels[target], placement, f_num(s(lambda w: w["connections"])), f_num(s(ok_rps), 1),
+                run.label(placement, key, "", target), placement, f_num(s(lambda w: w["connections"])),
+                f_num(s(ok_rps), 1),
                 f_num(per_core, 1), f_num(limit, 1) + f" ({impl.split('_ms')[0]})" if limit else "-",
                 f_pct(per_core / limit if limit else None), f_ratio(per_core / 15),
                 f_ratio(run.ratio(placement, key, "", target, "gin-real", ok_rps)),
@@ -176,7 +203,7 @@ def ramp_table(run: Run, sc: dict[str, Any]) -> str:
                 if not run.rounds(placement, key, step, target):
                     continue
                 rows.append([
-                    run.labels[target], placement, step, f_num(s(ok_rps)),
+                    run.label(placement, key, step, target), placement, step, f_num(s(ok_rps)),
                     *[f_ratio(run.ratio(placement, key, step, target, b, ok_rps)) for b in baselines],
                     f_pct(s(lambda w: w["success_rate"])), f_num(s(lat("mean")), 1), f_num(s(lat("p99")), 1),
                     f_num(s(lambda w: w["requests"])), f_num(s(err("timeout"))), f_num(s(socket_errors)),
@@ -196,8 +223,10 @@ def storm_table(run: Run, sc: dict[str, Any]) -> str:
                 return run.stat(where[0], key, step, where[1], get)
 
             idle99, storm99 = s("idle", lat("p99")), s("storm", lat("p99"))
+            flags = {run.flag(placement, key, step, target) for step in ("idle", "storm", "logins")}
+            flag = " †" if " †" in flags else " *" if " *" in flags else ""
             rows.append([
-                run.labels[target], placement, f_num(s("idle", lat("p50")), 2), f_num(idle99, 2),
+                run.labels[target] + flag, placement, f_num(s("idle", lat("p50")), 2), f_num(idle99, 2),
                 f_num(s("storm", lat("p50")), 2), f_num(storm99, 2),
                 f_ratio(storm99 / idle99 if idle99 and storm99 is not None else None),
                 f_ratio(run.ratio(placement, key, "storm", target, "gin-real", lat("p99"))),
@@ -292,7 +321,7 @@ def _ramp_chart(run: Run, key: str, path: Path, title: str) -> None:
                     label=f"{run.labels[target]} ({placement})", **style)
             a2.plot(xs, [run.stat(placement, key, st, target, ok_rps) for st in steps], **style)
             a3.plot(xs, [run.stat(placement, key, st, target, lat("p99")) or float("nan") for st in steps], **style)
-    a1.set_title("success rate % (2xx / attempts)")
+    a1.set_title("success rate % (status < 400 / attempts)")
     a1.set_ylim(0, 105)
     a2.set_title("ok req/s")
     a3.set_title("p99 ms of completed requests")
@@ -409,7 +438,9 @@ def markdown(run: Run, charts: dict[str, str]) -> str:
         "2 s: a late response, or a connection still waiting, counted every 2 s), socket errors and answers "
         ">= 400 are listed beside them. Latency percentiles are wrk's (corrected for coordinated omission) "
         "and leave out responses later than 2 s. \"server cores\": CPU the server's processes used, "
-        "on average, during the measurement. See bench/README.md, \"Reading the results\".",
+        "on average, during the measurement. A row marked * leaves out rounds during which other processes "
+        f"used more than {run.threshold} cores (disturbed; they stay in the JSON); a row marked † had only "
+        "disturbed rounds. See bench/README.md, \"Reading the results\".",
         "",
     ]
     for sc in doc["scenarios"]:

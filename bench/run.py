@@ -138,7 +138,7 @@ def main(argv: list[str]) -> int:
     import hashcost
     import report
     import runner
-    from scenarios import FULL, SCENARIOS, SMOKE
+    from scenarios import DISTURBED, FULL, SCENARIOS, SMOKE
     from targets import all_targets, placements
 
     base = SMOKE if args.smoke else FULL
@@ -171,7 +171,8 @@ def main(argv: list[str]) -> int:
     started = time.monotonic()
     now = dt.datetime.now(dt.UTC)
     meta = {"date": now.strftime("%Y-%m-%d %H:%M UTC"), "smoke": args.smoke, "runs": runs,
-            "sizes": sizes.__dict__ | {"ramp": list(sizes.ramp)}, "busy_cores_before": busy, **machine_meta()}
+            "sizes": sizes.__dict__ | {"ramp": list(sizes.ramp)}, "busy_cores_before": busy,
+            "disturbed_threshold": DISTURBED, **machine_meta()}
     print(f"bench: {len(targets)} servers, {len(scenarios)} scenarios, {runs} round(s) x "
           f"{', '.join(p.name for p in chosen)}; building the Gin servers offline", flush=True)
     binaries = gobuild.build_all()
