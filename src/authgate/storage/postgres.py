@@ -19,9 +19,10 @@ import asyncpg
 from authgate.domain.keys import StoredKey
 from authgate.domain.sessions import RefreshToken, Session
 from authgate.domain.users import User
-from authgate.errors import DatabaseUnavailable, EmailTaken, UsernameTaken
+from authgate.errors import AuthgateError, DatabaseUnavailable, EmailTaken, UsernameTaken
 from authgate.storage.base import BrowserSessionStore, UserPage, UserQuery
 from authgate.storage.migrations import load_migrations
+from authgate.storage.pgpool import ConnectionPool
 from authgate.storage.postgres_audit import PostgresAudit
 from authgate.storage.postgres_email_tokens import PostgresEmailTokens
 from authgate.storage.userpage import PREFIX_END, WIDE, Dialect, count_prefix_sql, page_sql
@@ -376,35 +377,94 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.set_type_codec("uuid", encoder=str, decoder=str, schema="pg_catalog", format="text")
 
 
+class _Use:
+    """`async with db.reader()` or `db.transaction()`: a pooled connection, as the stores bound to it.
+
+    A class rather than an `@asynccontextmanager` generator: it is entered on every request. A lost connection
+    (or a wait for one past the pool's timeout) becomes DatabaseUnavailable; a connection whose state is unknown
+    after an error is closed, not reused. Nothing else is undone on the way back to the pool: every lock this
+    code takes is a transaction lock (`pg_advisory_xact_lock`), and nothing SETs, LISTENs or keeps a cursor on
+    a pooled connection."""
+
+    __slots__ = ("_conn", "_pool", "_transaction")
+
+    def __init__(self, pool: ConnectionPool, transaction: bool) -> None:
+        self._pool = pool
+        self._transaction = transaction
+        self._conn: asyncpg.Connection | None = None
+
+    async def __aenter__(self) -> PostgresStores:
+        try:
+            conn = await self._pool.acquire()
+        except _CONNECTION_ERRORS as exc:
+            raise DatabaseUnavailable() from exc
+        if self._transaction:
+            try:
+                await conn.execute("BEGIN")
+            except BaseException as exc:
+                self._pool.release(conn, broken=True)
+                if isinstance(exc, _CONNECTION_ERRORS):
+                    raise DatabaseUnavailable() from exc
+                raise
+        self._conn = conn
+        return PostgresStores(conn)
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        conn = self._conn
+        assert conn is not None
+        self._conn = None
+        # An error of the statement (a unique violation...) leaves the connection usable; anything else (lost
+        # connection, timeout, cancellation) may leave a statement half done on it.
+        broken = exc is not None and not isinstance(exc, asyncpg.PostgresError | AuthgateError)
+        try:
+            if self._transaction and not broken:
+                await conn.execute("COMMIT" if exc is None else "ROLLBACK")
+        except BaseException as end_exc:
+            broken = True
+            if isinstance(end_exc, _CONNECTION_ERRORS):
+                raise DatabaseUnavailable() from end_exc
+            raise
+        finally:
+            self._pool.release(conn, broken=broken)
+        if isinstance(exc, _CONNECTION_ERRORS):
+            raise DatabaseUnavailable() from exc
+
+
 class PostgresDatabase:
     dialect = "postgres"
 
-    def __init__(self, url: str, *, replica_urls: tuple[str, ...] = (), pool_size: int = 10) -> None:
+    def __init__(
+        self, url: str, *, replica_urls: tuple[str, ...] = (), pool_size: int = 10, acquire_timeout: float = 5.0
+    ) -> None:
+        """`acquire_timeout`: how long a request may wait for a free connection before it is answered 503."""
         self.url = url
         self.replica_urls = replica_urls
         self.pool_size = pool_size
-        self._pool: asyncpg.Pool | None = None
-        self._replicas: list[asyncpg.Pool] = []
+        self.acquire_timeout = acquire_timeout
+        self._pool: ConnectionPool | None = None
+        self._replicas: list[ConnectionPool] = []
         self._next_replica = itertools.count()
 
-    async def _create_pool(self, url: str) -> asyncpg.Pool:
-        return await asyncpg.create_pool(
-            url,
-            min_size=1,
-            max_size=self.pool_size,
-            init=_init_connection,
-            command_timeout=10,
-            max_inactive_connection_lifetime=300,
-        )
+    def _new_pool(self, url: str) -> ConnectionPool:
+        async def connect() -> asyncpg.Connection:
+            conn = await asyncpg.connect(url, command_timeout=10)
+            await _init_connection(conn)
+            return conn
+
+        return ConnectionPool(connect, max_size=self.pool_size, acquire_timeout=self.acquire_timeout, idle_lifetime=300)
 
     async def connect(self) -> None:
         if self._pool is not None:
             return
+        pools = [self._new_pool(u) for u in (self.url, *self.replica_urls)]
         try:
-            self._pool = await self._create_pool(self.url)
-            self._replicas = [await self._create_pool(u) for u in self.replica_urls]
+            for pool in pools:
+                await pool.open()
         except _CONNECTION_ERRORS as exc:
+            for pool in pools:
+                await pool.close()
             raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
+        self._pool, *self._replicas = pools
 
     async def close(self) -> None:
         for pool in [self._pool, *self._replicas]:
@@ -413,48 +473,42 @@ class PostgresDatabase:
         self._pool = None
         self._replicas = []
 
-    @asynccontextmanager
-    async def _connection(self, pool: asyncpg.Pool | None) -> AsyncIterator[asyncpg.Connection]:
-        assert pool is not None, "connect() first"
-        try:
-            async with pool.acquire(timeout=5) as conn:
-                yield conn
-        except _CONNECTION_ERRORS as exc:
-            raise DatabaseUnavailable() from exc
+    @property
+    def _primary(self) -> ConnectionPool:
+        assert self._pool is not None, "connect() first"
+        return self._pool
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[PostgresStores]:
-        async with self._connection(self._pool) as conn, conn.transaction():
-            yield PostgresStores(conn)
+    def transaction(self) -> _Use:
+        return _Use(self._primary, transaction=True)
 
-    @asynccontextmanager
-    async def reader(self) -> AsyncIterator[PostgresStores]:
-        async with self._connection(self._pool) as conn:
-            yield PostgresStores(conn)
+    def reader(self) -> _Use:
+        return _Use(self._primary, transaction=False)
 
     @asynccontextmanager
     async def replica(self) -> AsyncIterator[PostgresStores]:
-        pool = self._replicas[next(self._next_replica) % len(self._replicas)] if self._replicas else self._pool
+        pool = self._replicas[next(self._next_replica) % len(self._replicas)] if self._replicas else self._primary
         try:
-            async with self._connection(pool) as conn:
-                yield PostgresStores(conn)
+            async with _Use(pool, transaction=False) as stores:
+                yield stores
         except asyncpg.UndefinedTableError as exc:
             # A replica that has not replayed the migrations yet (a new cluster, or one far behind).
             raise DatabaseUnavailable("The read replica is not ready") from exc
 
     async def ping(self) -> None:
-        async with self._connection(self._pool) as conn:
-            await conn.fetchval("SELECT 1")
+        async with self.reader() as stores:
+            await stores.users.conn.fetchval("SELECT 1")
 
     async def pending_migrations(self) -> list[str]:
-        async with self._connection(self._pool) as conn:
+        async with self.reader() as stores:
+            conn = stores.users.conn
             exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
             done = {r[0] for r in await conn.fetch("SELECT version FROM schema_migrations")} if exists else set()
         return [m.name for m in load_migrations(self.dialect) if m.version not in done]
 
     async def migrate(self) -> list[str]:
         applied: list[str] = []
-        async with self._connection(self._pool) as conn, conn.transaction():
+        async with self.transaction() as stores:
+            conn = stores.users.conn
             await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
             await conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
