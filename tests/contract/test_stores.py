@@ -151,8 +151,9 @@ async def test_sessions_and_rotation(db: Database) -> None:
         expires_at=later + timedelta(days=1),
     )
     async with db.transaction() as tx:
+        assert await tx.sessions.lock_token(b"\0" * 32) is None
         locked = await tx.sessions.lock_token(first.token_hash)
-        assert locked == first
+        assert locked == (first, session, user)
         await tx.sessions.rotate(first, second, later)
     async with db.reader() as r:
         rotated = await r.sessions.get_token(first.token_hash)

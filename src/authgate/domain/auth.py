@@ -259,13 +259,10 @@ class AuthService:
         token_hash = hash_refresh_token(presented)
         reused = False
         async with self.db.transaction() as tx:
-            token = await tx.sessions.lock_token(token_hash)
-            if token is None:
-                raise InvalidRefreshToken()
-            found = await tx.sessions.get_with_user(token.session_id)
+            found = await tx.sessions.lock_token(token_hash)
             if found is None:
                 raise InvalidRefreshToken()
-            session, user = found
+            token, session, user = found
             if not session.is_active(now) or user.disabled:
                 raise SessionEnded()
             successor = successor_of(presented, self.keys.rotation_secret)

@@ -78,8 +78,9 @@ class SessionStore(Protocol):
     async def list_for_user(self, user_id: str, now: datetime) -> list[Session]:
         """The user's active sessions, newest first."""
 
-    async def lock_token(self, token_hash: bytes) -> RefreshToken | None:
-        """The refresh token, locked against concurrent rotation until the transaction ends."""
+    async def lock_token(self, token_hash: bytes) -> tuple[RefreshToken, Session, User] | None:
+        """The refresh token, locked against concurrent rotation until the transaction ends, with its session and
+        user, in one round trip (the hot path of every refresh)."""
 
     async def get_token(self, token_hash: bytes) -> RefreshToken | None: ...
 

@@ -40,10 +40,14 @@ _CONNECTION_ERRORS = (
     asyncpg.CannotConnectNowError,
     asyncpg.AdminShutdownError,
     asyncpg.TooManyConnectionsError,
+    # A connection the server ended while it was idle in the pool: asyncpg read the server's last word but not
+    # yet the closed socket, and refuses to use it.
+    asyncpg.InternalClientError,
 )
 
 _USER_COLUMNS = "id, username, email, password_hash, roles, disabled, email_verified, created_at, updated_at"
 _SESSION_COLUMNS = "s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.ended_at, s.user_agent, s.ip"
+_JOINED_USER_COLUMNS = ", ".join("u." + c for c in _USER_COLUMNS.split(", "))
 
 
 def _user(row: Any, at: int = 0) -> User:
@@ -60,16 +64,16 @@ def _user(row: Any, at: int = 0) -> User:
     )
 
 
-def _session(row: Any) -> Session:
+def _session(row: Any, at: int = 0) -> Session:
     return Session(
-        id=row[0],
-        user_id=row[1],
-        created_at=row[2],
-        last_used_at=row[3],
-        expires_at=row[4],
-        ended_at=row[5],
-        user_agent=row[6],
-        ip=row[7],
+        id=row[at],
+        user_id=row[at + 1],
+        created_at=row[at + 2],
+        last_used_at=row[at + 3],
+        expires_at=row[at + 4],
+        ended_at=row[at + 5],
+        user_agent=row[at + 6],
+        ip=row[at + 7],
     )
 
 
@@ -241,8 +245,7 @@ class PostgresSessions:
 
     async def get_with_user(self, session_id: str) -> tuple[Session, User] | None:
         row = await self.conn.fetchrow(
-            f"SELECT {_SESSION_COLUMNS}, u.id, u.username, u.email, u.password_hash, u.roles, u.disabled,"
-            " u.email_verified, u.created_at, u.updated_at"
+            f"SELECT {_SESSION_COLUMNS}, {_JOINED_USER_COLUMNS}"
             " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1::uuid",
             session_id,
         )
@@ -257,13 +260,15 @@ class PostgresSessions:
         )
         return [_session(r) for r in rows]
 
-    async def lock_token(self, token_hash: bytes) -> RefreshToken | None:
+    async def lock_token(self, token_hash: bytes) -> tuple[RefreshToken, Session, User] | None:
         row = await self.conn.fetchrow(
-            "SELECT token_hash, session_id, created_at, expires_at, rotated_at, successor_hash"
-            " FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE",
+            "SELECT t.token_hash, t.session_id, t.created_at, t.expires_at, t.rotated_at, t.successor_hash,"
+            f" {_SESSION_COLUMNS}, {_JOINED_USER_COLUMNS}"
+            " FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id JOIN users u ON u.id = s.user_id"
+            " WHERE t.token_hash = $1 FOR UPDATE OF t",
             token_hash,
         )
-        return None if row is None else _token(row)
+        return None if row is None else (_token(row), _session(row, 6), _user(row, 14))
 
     async def get_token(self, token_hash: bytes) -> RefreshToken | None:
         row = await self.conn.fetchrow(
@@ -414,8 +419,11 @@ class _Use:
         assert conn is not None
         self._conn = None
         # An error of the statement (a unique violation...) leaves the connection usable; anything else (lost
-        # connection, timeout, cancellation) may leave a statement half done on it.
-        broken = exc is not None and not isinstance(exc, asyncpg.PostgresError | AuthgateError)
+        # connection, among them the server's own "terminating connection", timeout, cancellation) may leave a
+        # statement half done on it.
+        broken = exc is not None and (
+            isinstance(exc, _CONNECTION_ERRORS) or not isinstance(exc, asyncpg.PostgresError | AuthgateError)
+        )
         try:
             if self._transaction and not broken:
                 await conn.execute("COMMIT" if exc is None else "ROLLBACK")

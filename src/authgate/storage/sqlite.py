@@ -63,6 +63,7 @@ def _user(row: tuple) -> User:  # type: ignore[type-arg]
 
 
 _SESSION_COLUMNS = "s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.ended_at, s.user_agent, s.ip"
+_JOINED_USER_COLUMNS = ", ".join("u." + c for c in _USER_COLUMNS.split(", "))
 
 
 def _session(row: tuple) -> Session:  # type: ignore[type-arg]
@@ -246,9 +247,8 @@ class SqliteSessions:
 
     async def get_with_user(self, session_id: str) -> tuple[Session, User] | None:
         row = self.conn.execute(
-            f"SELECT {_SESSION_COLUMNS}, u.id, u.username, u.email, u.password_hash, u.roles, u.disabled,"
-            " u.email_verified, u.created_at, u.updated_at"
-            " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?",
+            f"SELECT {_SESSION_COLUMNS}, {_JOINED_USER_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id"
+            " WHERE s.id = ?",
             (session_id,),
         ).fetchone()
         return None if row is None else (_session(row[:8]), _user(row[8:]))
@@ -261,9 +261,16 @@ class SqliteSessions:
         ).fetchall()
         return [_session(r) for r in rows]
 
-    async def lock_token(self, token_hash: bytes) -> RefreshToken | None:
+    async def lock_token(self, token_hash: bytes) -> tuple[RefreshToken, Session, User] | None:
         # BEGIN IMMEDIATE already holds the database's write lock: nothing else can rotate meanwhile.
-        return await self.get_token(token_hash)
+        row = self.conn.execute(
+            "SELECT t.token_hash, t.session_id, t.created_at, t.expires_at, t.rotated_at, t.successor_hash,"
+            f" {_SESSION_COLUMNS}, {_JOINED_USER_COLUMNS}"
+            " FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id JOIN users u ON u.id = s.user_id"
+            " WHERE t.token_hash = ?",
+            (token_hash,),
+        ).fetchone()
+        return None if row is None else (_token(row[:6]), _session(row[6:14]), _user(row[14:]))
 
     async def get_token(self, token_hash: bytes) -> RefreshToken | None:
         row = self.conn.execute(
