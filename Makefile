@@ -46,6 +46,7 @@ fmt: $(DEV_STAMP)
 
 ## dist: build the wheels of the server (authgate) and of the client alone (authgate-client, client/) into dist/
 dist: $(BIN)/python
+	rm -rf build dist  # setuptools would ship stale files left in build/lib
 	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir dist . ./client
 
 ## bench: the full benchmark against Gin, Flask and FastAPI (about 45 minutes; results in bench/results/)
