@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 DEV_STAMP := $(VENV)/.installed-dev-$(shell cksum pyproject.toml | cut -d' ' -f1)
 TEST_WORKERS ?= auto
 
-.PHONY: run test test-quick lint fmt bench bench-smoke clean
+.PHONY: run test test-quick lint fmt dist bench bench-smoke clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,13 +36,18 @@ test-quick: $(DEV_STAMP)
 
 ## lint: ruff and mypy --strict on src/
 lint: $(DEV_STAMP)
-	$(BIN)/ruff check src tests bench scripts
-	$(BIN)/ruff format --check src
+	$(BIN)/ruff check src tests bench scripts client
+	$(BIN)/ruff format --check src client/hatch_build.py
 	$(BIN)/mypy
 
 fmt: $(DEV_STAMP)
-	$(BIN)/ruff format src
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src client/hatch_build.py
+	$(BIN)/ruff check --fix src tests bench client
+
+## dist: build the wheels of the server (authgate) and of the client alone (authgate-client, client/) into dist/
+dist: $(BIN)/python
+	rm -rf build dist  # setuptools would ship stale files left in build/lib
+	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir dist . ./client
 
 ## bench: the full benchmark against Gin, Flask and FastAPI (about 45 minutes; results in bench/results/)
 bench: $(STAMP)

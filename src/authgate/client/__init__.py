@@ -1,7 +1,8 @@
 """authgate.client: verify authgate access tokens in the services behind the login.
 
-Installed with the `client` extra; it imports no server code and no web framework (only
-`authgate.client.flask` imports Flask, and `authgate.client.fastapi` imports FastAPI).
+Installed alone as the `authgate-client` distribution (in the repository: `pip install ./client`), which brings
+none of the server's dependencies; the `authgate` server distribution contains it too. It imports no server code
+and no web framework (only `authgate.client.flask` imports Flask, and `authgate.client.fastapi` imports FastAPI).
 
     from authgate.client import TokenVerifier, InvalidToken
 
