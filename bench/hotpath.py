@@ -66,6 +66,10 @@ async def run(database_url: str, calls: int, only: set[str]) -> None:
     services = app.services
     try:
         await services.auth.register("alice", "alice@example.com", PASSWORD)
+        for i in range(60):
+            await services.admin.create(f"user{i:02d}", f"user{i:02d}@example.com", PASSWORD)
+        await services.admin.create("root", "root@example.com", PASSWORD, ["admin", "user"])
+        admin_token = (await services.auth.login("root", PASSWORD, CLIENT)).access_token
         pair = await services.auth.login("alice", PASSWORD, CLIENT)
         token = pair.access_token
         families = collections.deque(
@@ -94,6 +98,12 @@ async def run(database_url: str, calls: int, only: set[str]) -> None:
             response = await app.handle(req)
             assert response.status == 200, response.body
 
+        async def users_request() -> None:
+            headers = Headers(authorization="Bearer " + admin_token)
+            req = Request("GET", "/users", "limit=50", headers, "127.0.0.1", _no_body, services)
+            response = await app.handle(req)
+            assert response.status == 200, response.body
+
         async def ping_request() -> None:
             req = Request("GET", "/ping", "", Headers(), "127.0.0.1", _no_body, services)
             await app.handle(req)
@@ -103,6 +113,7 @@ async def run(database_url: str, calls: int, only: set[str]) -> None:
             "transaction": transaction,
             "authenticate": authenticate,
             "me": me_request,
+            "users": users_request,
             "ping": ping_request,
             "refresh": refresh_token,
         }
@@ -121,7 +132,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--calls", type=int, default=20_000)
-    parser.add_argument("--only", default="", help="comma-separated: reader,transaction,authenticate,me,ping,refresh")
+    parser.add_argument("--only", default="", help="comma-separated names (default: all); see the output")
     args = parser.parse_args()
     only = {o for o in args.only.split(",") if o}
     with tempfile.TemporaryDirectory() as tmp:
