@@ -158,7 +158,6 @@ class Services:
         browser = await BrowserSessions.bootstrap(
             db=db, auth=auth, idle_timeout=settings.browser_session_idle_timeout, clock=clock
         )
-        await pool.run(hasher.warm_up)
         services = cls(
             settings,
             db,

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import threading
 
 import pytest
 
-from authgate.domain.passwords import HashParameters, HashPool, PasswordHasher, check_new_password
+from authgate.domain.passwords import (
+    HASH_THREAD_NICENESS,
+    HashParameters,
+    HashPool,
+    PasswordHasher,
+    check_new_password,
+)
 from authgate.errors import FieldError, Overloaded
 
 FAST = HashParameters(memory_kib=64, time_cost=1, parallelism=1)
@@ -83,3 +91,28 @@ def test_legacy_hash_of_the_raw_password_verifies_and_asks_for_a_rehash() -> Non
 def test_argon2_hash_with_absurd_cost_is_refused_not_computed() -> None:
     hostile = "$argon2id$v=19$m=4194304,t=50,p=1$c2FsdHNhbHRzYWx0$" + "A" * 43
     assert PasswordHasher(FAST).verify(hostile, "anything") == (False, False)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread niceness is Linux's")
+async def test_hashing_threads_run_at_the_lowest_priority_and_the_caller_keeps_its_own() -> None:
+    pool = HashPool(threads=1, queue_size=1)
+    try:
+        own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        theirs = await pool.run(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        assert theirs == HASH_THREAD_NICENESS == 19
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == own
+    finally:
+        pool.close()
+
+
+def test_the_dummy_hash_is_a_well_formed_hash_of_our_parameters_that_nothing_matches() -> None:
+    import argon2
+
+    hasher = PasswordHasher(FAST)
+    dummy = hasher._dummy_hash
+    real = hasher.hash("correct horse battery staple")
+    assert dummy.rsplit("$", 2)[0] == real.rsplit("$", 2)[0]  # the same algorithm, version and parameters
+    assert [len(part) for part in dummy.split("$")[-2:]] == [len(part) for part in real.split("$")[-2:]]
+    with pytest.raises(argon2.exceptions.VerifyMismatchError):  # a full check that fails, not a parse error
+        argon2.PasswordHasher().verify(dummy, "correct horse battery staple")
+    assert PasswordHasher(FAST)._dummy_hash != dummy  # a fresh salt and digest per process
