@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import getpass
 import os
 import sys
@@ -151,8 +152,14 @@ def _serve(settings: Settings) -> int:
     from authgate.observability.tracing import check_environment
 
     check_environment(os.environ)  # OTEL_* asking for an exporter that is not installed: say so before forking
-    # Prepare the database once, before the workers start (they would also manage on their own).
-    _run(_with_services(settings, _noop))
+    # What would make every worker fail at its start is found here, once, before they are forked: Granian
+    # would respawn a failing worker forever.
+    _run(_prepare(settings))
+    # Imported before the workers are forked, so that they share these pages instead of each importing its own
+    # copy; and out of the collector's sight, so that its passes do not touch (and so copy) them.
+    import authgate.app  # noqa: F401
+
+    gc.freeze()
     workers = settings.worker_count()
     print(
         f"authgate listening on http://{settings.host}:{settings.port} with {workers} worker(s); "
@@ -177,7 +184,23 @@ def _serve(settings: Settings) -> int:
     return 0
 
 
-async def _noop(services: Services) -> int:
+async def _prepare(settings: Settings) -> int:
+    """Migrate the database, make the first signing key and server secrets (or check that the key-encryption key
+    opens the existing keys), and check the mail-template overrides. Not the whole of `Services.start`: each
+    worker does that anyway, and the rest (a warm-up hash, the secrets of cursors, devices and browsers) would
+    only be done twice."""
+    from authgate.domain.clock import utcnow
+    from authgate.services import check_mail_templates, start_signing_keys
+    from authgate.storage import open_database
+
+    check_mail_templates(settings)
+    db = open_database(settings.database_url)
+    await db.connect()
+    try:
+        await db.migrate()
+        await start_signing_keys(settings, db, utcnow)
+    finally:
+        await db.close()
     return 0
 
 

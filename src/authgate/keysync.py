@@ -20,14 +20,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
-import redis.asyncio
-import redis.exceptions
-
 logger = logging.getLogger("authgate.keys")
 
 RELOAD_SECONDS = 30.0
 RECONNECT_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0)
-_ERRORS = (redis.exceptions.RedisError, OSError, asyncio.TimeoutError)
 
 Reload = Callable[[], Awaitable[None]]
 
@@ -52,10 +48,12 @@ class KeySync:
         """Tell every worker to reload (after a rotation was committed); False when Redis did not take it."""
         if not self.redis_url:
             return False
+        import redis.asyncio  # only with AUTHGATE_REDIS_URL (a worker without it never imports redis)
+
         client = redis.asyncio.Redis.from_url(self.redis_url, socket_timeout=2, socket_connect_timeout=2)
         try:
             await client.publish(self.channel, b"reload")
-        except _ERRORS as exc:
+        except (redis.RedisError, OSError) as exc:  # TimeoutError is an OSError
             logger.warning(
                 "could not announce the key rotation through redis; workers will reload within %d s",
                 int(RELOAD_SECONDS),
@@ -86,6 +84,9 @@ class KeySync:
             await self._reload_quietly()
 
     async def _listen(self, url: str) -> None:
+        import redis.asyncio
+
+        errors = (redis.RedisError, OSError)
         failures = 0
         while True:
             client = redis.asyncio.Redis.from_url(url, socket_connect_timeout=2, health_check_interval=15)
@@ -100,7 +101,7 @@ class KeySync:
                     if message.get("type") == "message":
                         self.reloads += 1
                         await self._reload_quietly()
-            except _ERRORS as exc:
+            except errors as exc:
                 if failures == 0:
                     logger.warning(
                         "redis unreachable: key rotations reach this worker within %d s instead of at once",
@@ -109,8 +110,8 @@ class KeySync:
                     )
                 failures += 1
             finally:
-                with contextlib.suppress(*_ERRORS):
+                with contextlib.suppress(*errors):
                     await cast("Any", pubsub).aclose()
-                with contextlib.suppress(*_ERRORS):
+                with contextlib.suppress(*errors):
                     await client.aclose()
             await asyncio.sleep(RECONNECT_SECONDS[max(0, min(failures, len(RECONNECT_SECONDS)) - 1)])

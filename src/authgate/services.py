@@ -18,7 +18,7 @@ from authgate.domain.devices import DeviceTokens
 from authgate.domain.email_flows import EmailFlows, EmailPolicy
 from authgate.domain.guard import LoginGuard
 from authgate.domain.importer import UserImporter
-from authgate.domain.keys import StoredKey, parse_key_encryption_key
+from authgate.domain.keys import KeyEncryptionError, Keyring, StoredKey, parse_key_encryption_key
 from authgate.domain.passwords import HashParameters, HashPool, PasswordHasher
 from authgate.domain.profile import ProfileService
 from authgate.domain.signing import SigningKeys
@@ -31,6 +31,30 @@ from authgate.storage import open_database
 from authgate.storage.base import Database
 
 JWKS_REFRESH_SECONDS = 2.0
+
+
+def check_mail_templates(settings: Settings) -> JinjaMailTemplates:
+    """The mail templates; overrides (`AUTHGATE_MAIL_TEMPLATES_DIR`) rendered once with sample values, so that a
+    broken one stops the start (the packaged ones are checked by the tests, and load at the first mail)."""
+    templates = JinjaMailTemplates(settings.mail_templates_dir)
+    if settings.mail_templates_dir is not None:
+        try:
+            templates.check()
+        except TemplateError as exc:
+            raise ConfigError(f"AUTHGATE_MAIL_TEMPLATES_DIR={settings.mail_templates_dir!r}: {exc}") from None
+    return templates
+
+
+async def start_signing_keys(settings: Settings, db: Database, clock: Clock) -> tuple[SigningKeys, Keyring]:
+    """The signing keys (the first one made if there is none), opened with the key-encryption key."""
+    kek = parse_key_encryption_key(settings.key_encryption_key) if settings.key_encryption_key else None
+    keys = SigningKeys(db, clock, kek, settings.access_token_ttl)
+    try:
+        return keys, await keys.bootstrap()
+    except KeyEncryptionError as exc:
+        raise ConfigError(
+            f"AUTHGATE_KEY_ENCRYPTION_KEY: {exc} (is it the key the database's keys were sealed with?)"
+        ) from None
 
 
 class Services:
@@ -80,11 +104,7 @@ class Services:
     ) -> Services:
         """`instruments`: the serving worker's metrics and tracer (observability/instruments.py); none for the CLI."""
         instruments = instruments or Instruments()
-        templates = JinjaMailTemplates(settings.mail_templates_dir)
-        try:
-            templates.check()
-        except TemplateError as exc:
-            raise ConfigError(f"AUTHGATE_MAIL_TEMPLATES_DIR={settings.mail_templates_dir!r}: {exc}") from None
+        templates = check_mail_templates(settings)
         db = instruments.database(
             open_database(
                 settings.database_url,
@@ -96,9 +116,7 @@ class Services:
         try:
             if migrate:
                 await db.migrate()
-            kek = parse_key_encryption_key(settings.key_encryption_key) if settings.key_encryption_key else None
-            keys = SigningKeys(db, clock, kek, settings.access_token_ttl)
-            keyring = await keys.bootstrap()
+            keys, keyring = await start_signing_keys(settings, db, clock)
             cursors = await CursorCodec.bootstrap(db, clock)
             devices = await DeviceTokens.bootstrap(db, clock)
             rate_limiting = await start_rate_limiting(settings)

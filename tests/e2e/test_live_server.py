@@ -70,6 +70,32 @@ def test_bad_configuration_stops_the_start(tmp_path: Path) -> None:
     assert "AUTHGATE_PORT" in result.stderr and "eighty" in result.stderr
 
 
+@pytest.mark.parametrize("problem", ["mail template", "key-encryption key", "database"])
+def test_what_would_fail_every_worker_stops_the_start_before_the_workers(
+    problem: str, sqlite_url: str, tmp_path: Path
+) -> None:
+    """Granian respawns a worker that fails at its start, forever: these are caught once, in the main process."""
+    env = {"AUTHGATE_DATABASE_URL": sqlite_url, "AUTHGATE_PORT": "0"}
+    if problem == "mail template":
+        (tmp_path / "verify_email.txt").write_text("no subject {{ link }}")
+        env["AUTHGATE_MAIL_TEMPLATES_DIR"] = str(tmp_path)
+        expected = "AUTHGATE_MAIL_TEMPLATES_DIR"
+    elif problem == "key-encryption key":
+        sealed = {**env, "AUTHGATE_KEY_ENCRYPTION_KEY": "A" * 43 + "="}
+        assert authgate("migrate", env=sealed).returncode == 0
+        assert authgate("keys", "rotate", env=sealed).returncode == 0  # a key sealed with one key-encryption key
+        env["AUTHGATE_KEY_ENCRYPTION_KEY"] = "B" * 43 + "="  # and another one at the start
+        expected = "configuration error: AUTHGATE_KEY_ENCRYPTION_KEY"
+    else:
+        env["AUTHGATE_DATABASE_URL"] = "postgresql://nobody@127.0.0.1:1/nothing"
+        expected = "PostgreSQL"
+    result = authgate("serve", env=env)
+    assert result.returncode != 0
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "Spawning worker" not in result.stderr + result.stdout
+
+
 def test_cli_users_and_keys(database_url: str) -> None:
     env = {"AUTHGATE_DATABASE_URL": database_url, "AUTHGATE_PASSWORD_HASH_MEMORY_KIB": "64"}
     assert authgate("migrate", env=env).returncode == 0

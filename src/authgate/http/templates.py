@@ -1,4 +1,5 @@
-"""The pages' Jinja2 templates (`web/templates/*.html`), loaded and compiled once, at start.
+"""The pages' Jinja2 templates (`web/templates/*.html`), loaded and compiled once, when the first page is asked
+for (Jinja2 and the compiling cost some 50 ms that a worker's start need not wait for).
 
 Autoescaping is on for every template, and an undefined name is an error rather than an empty string, so a
 value a user typed can only ever reach a page as escaped text. Two filters: `when` (a time, in UTC) and
@@ -8,11 +9,12 @@ value a user typed can only ever reach a page as escaped text. Two filters: `whe
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
-
-import jinja2
+from typing import TYPE_CHECKING, Any
 
 from authgate.http.static import StaticFiles
+
+if TYPE_CHECKING:
+    import jinja2
 
 PAGES = (
     "login.html",
@@ -56,6 +58,12 @@ def device(user_agent: str) -> str:
 
 class Templates:
     def __init__(self, static: StaticFiles) -> None:
+        self._static = static
+        self._pages: dict[str, jinja2.Template] = {}
+
+    def _load(self) -> dict[str, jinja2.Template]:
+        import jinja2
+
         env = jinja2.Environment(
             loader=jinja2.PackageLoader("authgate", "web/templates"),
             autoescape=True,
@@ -64,10 +72,12 @@ class Templates:
             lstrip_blocks=True,
             auto_reload=False,
         )
-        env.globals["static"] = static.url
+        env.globals["static"] = self._static.url
         env.filters["when"] = when
         env.filters["device"] = device
-        self._pages = {name: env.get_template(name) for name in PAGES}
+        return {name: env.get_template(name) for name in PAGES}
 
     def render(self, name: str, **context: Any) -> bytes:
+        if not self._pages:
+            self._pages = self._load()
         return self._pages[name].render(**context).encode("utf-8")

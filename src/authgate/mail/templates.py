@@ -3,18 +3,21 @@
 
 The text template sets the subject: `{% set subject = "Reset your password" %}`. HTML templates are
 autoescaped (text ones are not: they are not HTML), and an undefined variable is an error rather than an
-empty string. Every template is rendered once at start-up with sample values, so a broken override stops the
-start instead of the first mail.
+empty string. With overrides, every template is rendered once at start-up with sample values, so a broken
+override stops the start instead of the first mail; the packaged ones are held to that by the tests, and are
+loaded (Jinja2 with them) when the first mail is rendered, not at start.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-
-import jinja2
+from typing import TYPE_CHECKING
 
 from authgate.domain.mail import MailMessage
+
+if TYPE_CHECKING:
+    import jinja2
 
 TEMPLATES: dict[str, dict[str, object]] = {
     # name → the variables it gets (besides username, site, base_url, link, expires_in), with sample values
@@ -39,18 +42,27 @@ class TemplateError(Exception):
 
 class JinjaMailTemplates:
     def __init__(self, override_dir: str | Path | None = None) -> None:
-        loaders: list[jinja2.BaseLoader] = [jinja2.PackageLoader("authgate", "web/templates/mail")]
-        if override_dir is not None:
-            loaders.insert(0, jinja2.FileSystemLoader(str(override_dir)))
-        self.env = jinja2.Environment(
-            loader=jinja2.ChoiceLoader(loaders),
-            autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False),
-            undefined=jinja2.StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            keep_trailing_newline=True,
-            auto_reload=False,
-        )
+        self.override_dir = override_dir
+        self._env: jinja2.Environment | None = None
+
+    @property
+    def env(self) -> jinja2.Environment:
+        if self._env is None:
+            import jinja2
+
+            loaders: list[jinja2.BaseLoader] = [jinja2.PackageLoader("authgate", "web/templates/mail")]
+            if self.override_dir is not None:
+                loaders.insert(0, jinja2.FileSystemLoader(str(self.override_dir)))
+            self._env = jinja2.Environment(
+                loader=jinja2.ChoiceLoader(loaders),
+                autoescape=jinja2.select_autoescape(enabled_extensions=("html",), default_for_string=False),
+                undefined=jinja2.StrictUndefined,
+                trim_blocks=True,
+                lstrip_blocks=True,
+                keep_trailing_newline=True,
+                auto_reload=False,
+            )
+        return self._env
 
     def check(self) -> None:
         """Render every template with sample values; TemplateError names the first that fails."""
@@ -58,6 +70,8 @@ class JinjaMailTemplates:
             self.render(name, "alice@example.com", {**COMMON_SAMPLE, **sample})
 
     def render(self, name: str, to: str, context: Mapping[str, object], link: str | None = None) -> MailMessage:
+        import jinja2
+
         try:
             module = self.env.get_template(f"{name}.txt").make_module(dict(context))
             subject = " ".join(str(getattr(module, "subject", "")).split())

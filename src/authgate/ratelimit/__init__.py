@@ -7,6 +7,7 @@ does not answer) each worker process counts on its own. `/health/ready` and the 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from authgate.config import Settings
 from authgate.domain.ratelimits import (
@@ -19,7 +20,9 @@ from authgate.domain.ratelimits import (
     parse_rate_limits,
 )
 from authgate.ratelimit.memory import MemoryBackoff, MemoryRateLimiter
-from authgate.ratelimit.redis import RedisLink
+
+if TYPE_CHECKING:  # redis is imported only with AUTHGATE_REDIS_URL
+    from authgate.ratelimit.redis import RedisLink
 
 logger = logging.getLogger("authgate.ratelimit")
 
@@ -79,7 +82,7 @@ async def start_rate_limiting(settings: Settings) -> RateLimiting:
     link = None
     if settings.redis_url:
         from authgate.ratelimit.failover import FailoverBackoff, FailoverRateLimiter
-        from authgate.ratelimit.redis import RedisBackoff, RedisRateLimiter
+        from authgate.ratelimit.redis import RedisBackoff, RedisLink, RedisRateLimiter
 
         link = RedisLink(settings.redis_url, settings.redis_prefix, timeout=settings.redis_timeout_ms / 1000)
         limiter = FailoverRateLimiter(link, RedisRateLimiter(link), MemoryRateLimiter())
