@@ -1,6 +1,6 @@
 """CPU per call of the pieces of authgate's request path, in process, on PostgreSQL (or SQLite).
 
-    python bench/hotpath.py [--db postgres|sqlite] [--calls N] [--only NAME,...]
+    python bench/hotpath.py [--db postgres|sqlite] [--calls N] [--only NAME,...] [--set SETTING=VALUE ...]
 
 Each piece runs N times from 10 concurrent tasks after a warm-up; the figure is process CPU time (user + system)
 per call, which other work on the machine disturbs far less than wall-clock throughput: use it to compare two
@@ -50,9 +50,9 @@ async def measure(label: str, fn: Callable[[], Awaitable[object]], calls: int, c
     print(f"{label:34s} {1e6 * cpu / calls:8.1f} µs CPU/call  {calls / wall:9,.0f} calls/s", flush=True)
 
 
-async def run(database_url: str, calls: int, only: set[str]) -> None:
+async def run(database_url: str, calls: int, only: set[str], overrides: dict[str, str]) -> None:
     settings = load_settings(
-        {},
+        {f"AUTHGATE_{name.upper()}": value for name, value in overrides.items()},
         database_url=database_url,
         password_hash_memory_kib=64,
         password_hash_time_cost=1,
@@ -133,18 +133,20 @@ def main() -> None:
     parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--calls", type=int, default=20_000)
     parser.add_argument("--only", default="", help="comma-separated names (default: all); see the output")
+    parser.add_argument("--set", action="append", default=[], help="a setting, e.g. session_cache_ttl=0")
     args = parser.parse_args()
     only = {o for o in args.only.split(",") if o}
+    overrides = dict(item.split("=", 1) for item in args.set)
     with tempfile.TemporaryDirectory() as tmp:
         if args.db == "postgres":
             name = pg.new_database_name("hotpath")
             url = pg.create_database(name)
             try:
-                uvloop.run(run(url, args.calls, only))
+                uvloop.run(run(url, args.calls, only, overrides))
             finally:
                 pg.drop_database(name)
         else:
-            uvloop.run(run(f"sqlite:///{os.path.join(tmp, 'hotpath.db')}", args.calls, only))
+            uvloop.run(run(f"sqlite:///{os.path.join(tmp, 'hotpath.db')}", args.calls, only, overrides))
 
 
 if __name__ == "__main__":

@@ -171,6 +171,8 @@ class App:
                 raise
             if self._services.key_sync is not None:
                 self._services.key_sync.start()
+            if self._services.change_feed is not None:
+                self._services.change_feed.start()
 
     async def shutdown(self) -> None:
         self.access_log.flush()

@@ -62,6 +62,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     session_ttl: Seconds = 30 * 24 * 3600
     """A session ends this long after login, however active (the absolute timeout)."""
     refresh_grace_seconds: Annotated[int, msgspec.Meta(ge=0, le=300)] = 10
+    session_cache_ttl: Annotated[int, msgspec.Meta(ge=0, le=300)] = 10
+    """On PostgreSQL, each worker answers "is this session still valid?" from memory for sessions it checked in
+    the last this many seconds, forgetting one as soon as the database says it changed (domain/session_cache.py);
+    0: every request asks the database."""
     key_encryption_key: str | None = None
     """Base64 (urlsafe) of 32 random bytes; when set, private signing keys are stored encrypted with it."""
 

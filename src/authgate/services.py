@@ -21,6 +21,7 @@ from authgate.domain.importer import UserImporter
 from authgate.domain.keys import KeyEncryptionError, Keyring, StoredKey, parse_key_encryption_key
 from authgate.domain.passwords import HashParameters, HashPool, PasswordHasher
 from authgate.domain.profile import ProfileService
+from authgate.domain.session_cache import SessionCache
 from authgate.domain.signing import SigningKeys
 from authgate.domain.tokens import AccessTokens
 from authgate.keysync import KeySync
@@ -28,7 +29,7 @@ from authgate.mail import JinjaMailTemplates, MailOutbox, TemplateError, start_o
 from authgate.observability.instruments import Instruments
 from authgate.ratelimit import RateLimiting, start_rate_limiting
 from authgate.storage import open_database
-from authgate.storage.base import Database
+from authgate.storage.base import ChangeFeed, Database
 
 JWKS_REFRESH_SECONDS = 2.0
 
@@ -55,6 +56,16 @@ async def start_signing_keys(settings: Settings, db: Database, clock: Clock) -> 
         raise ConfigError(
             f"AUTHGATE_KEY_ENCRYPTION_KEY: {exc} (is it the key the database's keys were sealed with?)"
         ) from None
+
+
+def _session_cache(settings: Settings, db: Database) -> tuple[SessionCache | None, ChangeFeed | None]:
+    """A session cache and the feed that keeps it true, where the database has one (PostgreSQL) and the setting
+    allows it; this process's own changes reach the cache as they commit."""
+    if settings.session_cache_ttl <= 0:
+        return None, None
+    cache = SessionCache(settings.session_cache_ttl)
+    feed = db.change_feed(cache)
+    return (cache, feed) if feed is not None else (None, None)
 
 
 class Services:
@@ -132,6 +143,7 @@ class Services:
         )
         pool = instruments.hash_pool(settings.hash_pool_threads(), settings.hash_queue_size)
         instruments.count_sessions_of(db, clock)
+        session_cache, change_feed = _session_cache(settings, db)
         tokens = AccessTokens(settings.issuer, settings.audience, settings.access_token_ttl, keyring, time.time)
         auth = AuthService(
             db=db,
@@ -152,6 +164,7 @@ class Services:
             tokens=tokens,
             clock=clock,
             guard=LoginGuard(rate_limiting.limits, rate_limiting.backoff, rate_limiting.policy, devices, clock),
+            session_cache=session_cache,
         )
         admin = UserAdmin(db=db, auth=auth, cursors=cursors, roles=settings.roles, clock=clock)
         mail = start_outbox(settings)
@@ -194,11 +207,15 @@ class Services:
         )
         services.instruments = instruments
         services.key_sync = KeySync(services.reload_keyring, settings.redis_url, settings.redis_prefix)
+        services.change_feed = change_feed
         return services
 
     instruments: Instruments | None = None
     key_sync: KeySync | None = None
     """Started by the serving app (`App.startup`): reloads on rotations announced through Redis, and every 30 s."""
+    change_feed: ChangeFeed | None = None
+    """Started by the serving app: keeps the session cache told of changes (PostgreSQL; until it runs, nothing is
+    cached, so the command line never caches)."""
 
     async def reload_keyring(self) -> None:
         self._keyring_loaded = time.monotonic()
@@ -220,6 +237,8 @@ class Services:
             self.tokens.use_keyring(await self.keys.load())
 
     async def close(self) -> None:
+        if self.change_feed is not None:
+            await self.change_feed.close()
         if self.key_sync is not None:
             await self.key_sync.close()
         await self.mail.close(timeout=min(10, self.settings.shutdown_timeout))  # before the database it may need

@@ -207,6 +207,8 @@ async def test_logout_ends_the_session_at_once(client: httpx.AsyncClient) -> Non
     await register(client, "alice")
     tokens = await login(client, "alice")
     other = await login(client, "alice")
+    for token in (tokens, other):  # checked once, so that (on PostgreSQL) the worker's session cache holds them
+        assert (await client.get("/auth/me", headers=bearer(token["access_token"]))).status_code == 200
     assert (await client.post("/auth/logout", headers=bearer(tokens["access_token"]))).status_code == 204
     assert (await client.get("/auth/me", headers=bearer(tokens["access_token"]))).status_code == 401
     refresh = await client.post("/auth/refresh", json={"refresh_token": tokens["refresh_token"]})
@@ -255,3 +257,33 @@ async def test_introspection(client: httpx.AsyncClient) -> None:
     assert (await client.post("/auth/introspect", data=form)).json() == {"active": False}
     wrong_type = await client.post("/auth/introspect", json=form)
     assert wrong_type.status_code == 415
+
+
+async def test_every_change_to_a_session_or_its_user_is_seen_by_the_next_request(
+    client: httpx.AsyncClient, app: App
+) -> None:
+    """On PostgreSQL the session check is answered from the worker's cache; this worker's own changes empty it
+    as they commit (tests/contract/test_change_feed.py has the other workers' and an operator's)."""
+    feed = app.services.change_feed
+    if feed is not None:
+        assert await feed.wait_live(10)
+    ready = (await client.get("/health/ready")).json()["checks"]["session_cache"]
+    assert ready == ("ok" if app.settings.database_url.startswith("postgresql") else "off")
+    await register(client, "alice")
+    first, second, third = [await login(client, "alice") for _ in range(3)]
+
+    async def me(tokens: dict[str, str]) -> int:
+        return (await client.get("/auth/me", headers=bearer(tokens["access_token"]))).status_code
+
+    assert [await me(t) for t in (first, second, third)] == [200, 200, 200]
+    ended = await client.post("/auth/logout-all", headers=bearer(first["access_token"]), json={"keep_current": True})
+    assert ended.json() == {"ended": 2}
+    assert [await me(t) for t in (first, second, third)] == [200, 401, 401]
+    changed = await client.post(
+        "/auth/password",
+        headers=bearer(first["access_token"]),
+        json={"current_password": PASSWORD, "new_password": "an-entirely-new-passphrase"},
+    )
+    assert changed.status_code == 204
+    profile = (await client.get("/auth/me", headers=bearer(first["access_token"]))).json()
+    assert profile["username"] == "alice"  # the same session goes on, with the account as it is now

@@ -16,6 +16,7 @@ from authgate.domain.clock import Clock
 from authgate.domain.guard import Attempt, LoginGuard
 from authgate.domain.ids import is_id, new_id
 from authgate.domain.passwords import HashPool, PasswordHasher, check_new_password
+from authgate.domain.session_cache import SessionCache
 from authgate.domain.sessions import (
     MAX_REFRESH_TOKEN_LENGTH,
     RefreshToken,
@@ -101,6 +102,7 @@ class AuthService:
         tokens: AccessTokens,
         clock: Clock,
         guard: LoginGuard | None = None,
+        session_cache: SessionCache | None = None,
     ) -> None:
         self.db = db
         self.policy = policy
@@ -111,6 +113,8 @@ class AuthService:
         self.clock = clock
         self.guard = guard
         """Rate limits and back-off per account at login (None: none)."""
+        self.session_cache = session_cache
+        """Sessions checked recently (None: every request asks the database)."""
         self.on_existing_account: ExistingAccountHook | None = None
         """Called when, with AUTHGATE_HIDE_ACCOUNT_EXISTENCE, someone registers an email that is taken."""
         self.on_registered: RegisteredHook | None = None
@@ -307,10 +311,16 @@ class AuthService:
             claims = self.tokens.verify(token)
         if not is_id(claims.sid):
             raise InvalidAccessToken()
-        async with self.db.reader() as r:
-            found = await r.sessions.get_with_user(claims.sid)
+        cache = self.session_cache
+        found = cache.get(claims.sid) if cache is not None else None
         if found is None:
-            raise SessionEnded()
+            generation = cache.generation if cache is not None else 0
+            async with self.db.reader() as r:
+                found = await r.sessions.get_with_user(claims.sid)
+            if found is None:
+                raise SessionEnded()
+            if cache is not None:
+                cache.put(*found, generation)
         session, user = found
         if user.id != claims.sub:
             raise InvalidAccessToken()

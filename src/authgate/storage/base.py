@@ -181,6 +181,25 @@ class Stores(Protocol):
     def email_tokens(self) -> EmailTokenStore: ...
 
 
+class ChangeListener(Protocol):
+    """Told whose account or sessions changed (the session cache); `live` while it is told everything."""
+
+    live: bool
+
+    def forget_user(self, user_id: str) -> None: ...
+
+    def forget_all(self) -> None: ...
+
+
+class ChangeFeed(Protocol):
+    def start(self) -> None:
+        """Listen in the background (in a serving worker), reconnecting for as long as it runs."""
+
+    async def wait_live(self, timeout: float) -> bool: ...
+
+    async def close(self) -> None: ...
+
+
 class Database(Protocol):
     dialect: str
 
@@ -193,6 +212,10 @@ class Database(Protocol):
     def reader(self) -> AbstractAsyncContextManager[Stores]: ...
 
     def replica(self) -> AbstractAsyncContextManager[Stores]: ...
+
+    def change_feed(self, listener: ChangeListener) -> ChangeFeed | None:
+        """A feed that tells `listener` whose account or sessions changed, in any process (PostgreSQL only: None
+        elsewhere); `start()` it in a serving worker. This process's own changes are told as they commit."""
 
     async def ping(self) -> None:
         """Raise DatabaseUnavailable unless the database answers."""

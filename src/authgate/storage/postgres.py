@@ -20,7 +20,7 @@ from authgate.domain.keys import StoredKey
 from authgate.domain.sessions import RefreshToken, Session
 from authgate.domain.users import User
 from authgate.errors import AuthgateError, DatabaseUnavailable, EmailTaken, UsernameTaken
-from authgate.storage.base import BrowserSessionStore, UserPage, UserQuery
+from authgate.storage.base import BrowserSessionStore, ChangeFeed, ChangeListener, UserPage, UserQuery
 from authgate.storage.migrations import load_migrations
 from authgate.storage.pgpool import ConnectionPool
 from authgate.storage.postgres_audit import PostgresAudit
@@ -106,8 +106,9 @@ def user_page_sql(query: UserQuery, wide: tuple[bool, bool] = (False, False)) ->
 
 
 class PostgresUsers:
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: asyncpg.Connection, changed: set[str]) -> None:
         self.conn = conn
+        self._changed = changed
 
     async def add(self, user: User) -> None:
         try:
@@ -174,6 +175,7 @@ class PostgresUsers:
         return None if row is None else _user(row)
 
     async def update(self, user: User) -> None:
+        self._changed.add(user.id)
         try:
             await self.conn.execute(
                 "UPDATE users SET username = $1, username_key = $2, email = $3, email_key = $4,"
@@ -195,6 +197,7 @@ class PostgresUsers:
 
     async def delete(self, user_id: str) -> bool:
         status = await self.conn.execute("DELETE FROM users WHERE id = $1::uuid", user_id)
+        self._changed.add(user_id)
         return bool(status != "DELETE 0")
 
     async def count_admins(self) -> int:
@@ -219,8 +222,9 @@ class PostgresUsers:
 
 
 class PostgresSessions:
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: asyncpg.Connection, changed: set[str]) -> None:
         self.conn = conn
+        self._changed = changed
 
     async def add(self, session: Session, first_token: RefreshToken) -> None:
         await self.conn.execute(
@@ -293,12 +297,18 @@ class PostgresSessions:
         )
 
     async def end(self, session_id: str, now: datetime) -> bool:
-        status = await self.conn.execute(
-            "UPDATE sessions SET ended_at = $1 WHERE id = $2::uuid AND ended_at IS NULL", now, session_id
+        user_id = await self.conn.fetchval(
+            "UPDATE sessions SET ended_at = $1 WHERE id = $2::uuid AND ended_at IS NULL RETURNING user_id",
+            now,
+            session_id,
         )
-        return bool(status != "UPDATE 0")
+        if user_id is None:
+            return False
+        self._changed.add(user_id)
+        return True
 
     async def end_all_for_user(self, user_id: str, now: datetime, keep: str | None = None) -> int:
+        self._changed.add(user_id)
         status = await self.conn.execute(
             "UPDATE sessions SET ended_at = $1 WHERE user_id = $2::uuid AND ended_at IS NULL"
             " AND id IS DISTINCT FROM $3::uuid",
@@ -356,11 +366,14 @@ class PostgresKeys:
 
 
 class PostgresStores:
-    __slots__ = ("audit", "keys", "sessions", "users")
+    __slots__ = ("audit", "changed_users", "keys", "sessions", "users")
 
     def __init__(self, conn: asyncpg.Connection) -> None:
-        self.users = PostgresUsers(conn)
-        self.sessions = PostgresSessions(conn)
+        self.changed_users: set[str] = set()
+        """Users whose account or sessions this transaction changed: forgotten by this worker's session cache
+        as it commits (the triggers of migration 0007 tell the other workers)."""
+        self.users = PostgresUsers(conn, self.changed_users)
+        self.sessions = PostgresSessions(conn, self.changed_users)
         self.keys = PostgresKeys(conn)
         self.audit = PostgresAudit(conn)
 
@@ -389,14 +402,16 @@ class _Use:
     (or a wait for one past the pool's timeout) becomes DatabaseUnavailable; a connection whose state is unknown
     after an error is closed, not reused. Nothing else is undone on the way back to the pool: every lock this
     code takes is a transaction lock (`pg_advisory_xact_lock`), and nothing SETs, LISTENs or keeps a cursor on
-    a pooled connection."""
+    a pooled connection. Once what it did is committed, the users it changed are reported (`changed`)."""
 
-    __slots__ = ("_conn", "_pool", "_transaction")
+    __slots__ = ("_changed", "_conn", "_pool", "_stores", "_transaction")
 
-    def __init__(self, pool: ConnectionPool, transaction: bool) -> None:
+    def __init__(self, pool: ConnectionPool, transaction: bool, changed: ChangeListener | None = None) -> None:
         self._pool = pool
         self._transaction = transaction
+        self._changed = changed
         self._conn: asyncpg.Connection | None = None
+        self._stores: PostgresStores | None = None
 
     async def __aenter__(self) -> PostgresStores:
         try:
@@ -412,7 +427,8 @@ class _Use:
                     raise DatabaseUnavailable() from exc
                 raise
         self._conn = conn
-        return PostgresStores(conn)
+        self._stores = stores = PostgresStores(conn)
+        return stores
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
         conn = self._conn
@@ -436,6 +452,10 @@ class _Use:
             self._pool.release(conn, broken=broken)
         if isinstance(exc, _CONNECTION_ERRORS):
             raise DatabaseUnavailable() from exc
+        stores, self._stores = self._stores, None
+        if exc is None and self._changed is not None and stores is not None:
+            for user_id in stores.changed_users:
+                self._changed.forget_user(user_id)
 
 
 class PostgresDatabase:
@@ -452,6 +472,8 @@ class PostgresDatabase:
         self._pool: ConnectionPool | None = None
         self._replicas: list[ConnectionPool] = []
         self._next_replica = itertools.count()
+        self._listener: ChangeListener | None = None
+        """Told, as a transaction of this process commits, which users' accounts or sessions it changed."""
 
     def _new_pool(self, url: str) -> ConnectionPool:
         async def connect() -> asyncpg.Connection:
@@ -487,10 +509,10 @@ class PostgresDatabase:
         return self._pool
 
     def transaction(self) -> _Use:
-        return _Use(self._primary, transaction=True)
+        return _Use(self._primary, True, self._listener)
 
     def reader(self) -> _Use:
-        return _Use(self._primary, transaction=False)
+        return _Use(self._primary, False, self._listener)
 
     @asynccontextmanager
     async def replica(self) -> AsyncIterator[PostgresStores]:
@@ -501,6 +523,12 @@ class PostgresDatabase:
         except asyncpg.UndefinedTableError as exc:
             # A replica that has not replayed the migrations yet (a new cluster, or one far behind).
             raise DatabaseUnavailable("The read replica is not ready") from exc
+
+    def change_feed(self, listener: ChangeListener) -> ChangeFeed:
+        from authgate.storage.postgres_changes import PostgresChangeFeed
+
+        self._listener = listener
+        return PostgresChangeFeed(self.url, listener)
 
     async def ping(self) -> None:
         async with self.reader() as stores:

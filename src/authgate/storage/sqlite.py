@@ -22,7 +22,7 @@ from authgate.domain.keys import StoredKey
 from authgate.domain.sessions import RefreshToken, Session
 from authgate.domain.users import User
 from authgate.errors import DatabaseUnavailable, EmailTaken, UsernameTaken
-from authgate.storage.base import BrowserSessionStore, UserPage, UserQuery
+from authgate.storage.base import BrowserSessionStore, ChangeListener, UserPage, UserQuery
 from authgate.storage.migrations import load_migrations
 from authgate.storage.sqlite_audit import SqliteAudit
 from authgate.storage.sqlite_email_tokens import SqliteEmailTokens
@@ -442,6 +442,11 @@ class SqliteDatabase:
             raise DatabaseUnavailable(str(exc)) from exc
 
     replica = reader
+
+    def change_feed(self, listener: ChangeListener) -> None:
+        """None: SQLite tells no one of changes, so a worker on it keeps no session cache (its lookups cost
+        microseconds anyway)."""
+        return None
 
     async def ping(self) -> None:
         async with self.reader() as _:

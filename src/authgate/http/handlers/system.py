@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from authgate.errors import AuthgateError
 from authgate.http.operations import operation
 from authgate.http.request import Request
 from authgate.http.responses import JSON, Response, json_response, static_json
 from authgate.http.schemas import HealthResponse, Message
+
+if TYPE_CHECKING:
+    from authgate.services import Services
 
 _PONG = static_json(Message("pong"))
 _IO = static_json({"status": "success"})
@@ -47,7 +51,15 @@ async def ready(req: Request) -> Response:
     healthy = all(v == "ok" for v in checks.values())
     # Informative only: without Redis the limits are per process, and the service keeps serving (still 200).
     checks["rate_limits"] = await services.rate_limiting.check()
+    checks["session_cache"] = _session_cache_status(services)
     return json_response(HealthResponse("ok" if healthy else "unavailable", checks), 200 if healthy else 503)
+
+
+def _session_cache_status(services: Services) -> str:
+    cache = services.auth.session_cache
+    if cache is None:
+        return "off"
+    return "ok" if cache.live else "degraded: every request asks the database (the change feed is down)"
 
 
 @operation("Benchmark I/O (10 ms sleep)", tag="system", response=dict[str, str], uses_database=False)
