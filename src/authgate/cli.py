@@ -147,6 +147,7 @@ async def _keys(settings: Settings, command: str) -> int:
 def _serve(settings: Settings) -> int:
     from granian import Granian
     from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
 
     from authgate.observability.serving import prepare_metrics
     from authgate.observability.tracing import check_environment
@@ -175,6 +176,7 @@ def _serve(settings: Settings) -> int:
         interface=Interfaces.RSGI,
         workers=workers,
         backlog=2048,
+        http1_settings=HTTP1Settings(header_read_timeout=settings.header_read_timeout * 1000),
         respawn_failed_workers=True,
         workers_kill_timeout=settings.shutdown_timeout,
         log_access=False,
