@@ -13,38 +13,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from authgate.app import App
-from helpers import bearer, login, register
+from helpers import BAD_JSON_BODIES, assert_problem, bearer, login, register
 
 JSON = {"content-type": "application/json"}
 
 
-def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"] == "application/problem+json"
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert body["code"] == code
-    assert body["request_id"] == response.headers["x-request-id"]
-    assert {"type", "title", "detail"} <= set(body)
-    return body
-
-
 @pytest.mark.parametrize("path", ["/auth/register", "/auth/login", "/auth/refresh"])
-@pytest.mark.parametrize(
-    ("body", "status", "code"),
-    [
-        (b"{", 400, "malformed_json"),
-        (b'{"username": "a"', 400, "malformed_json"),
-        (b"\xff\xfe\x00garbage", 400, "malformed_json"),
-        (b'{"username": "\xc3\x28", "refresh_token": "\xc3\x28"}', 400, "malformed_json"),  # invalid UTF-8
-        (b"", 400, "malformed_json"),
-        (b"[1, 2, 3]", 422, "validation_failed"),
-        (b'"text"', 422, "validation_failed"),
-        (b"null", 422, "validation_failed"),
-        (b"[" * 5000 + b"]" * 5000, 422, "validation_failed"),
-        (b'{"a": ' * 3000 + b"1" + b"}" * 3000, 400, "malformed_json"),
-    ],
-)
+@pytest.mark.parametrize(("body", "status", "code"), BAD_JSON_BODIES)
 async def test_bad_json_bodies(client: httpx.AsyncClient, path: str, body: bytes, status: int, code: str) -> None:
     response = await client.post(path, content=body, headers=JSON)
     assert_problem(response, status, code)
