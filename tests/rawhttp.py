@@ -99,13 +99,22 @@ async def exchange(
         return RawResponse(status, reason, headers, body, await _closed(reader, wait_close), elapsed)
     finally:
         sending.cancel()
-        writer.close()
         with contextlib.suppress(ConnectionError, asyncio.CancelledError):
             await sending
+        await close(writer)
+
+
+async def close(writer: asyncio.StreamWriter) -> None:
+    """Close our end and wait until it is closed (a reset by the server is no error here)."""
+    writer.close()
+    with contextlib.suppress(ConnectionError):
+        await writer.wait_closed()
 
 
 async def _closed(reader: asyncio.StreamReader, wait: float) -> bool:
     """Whether the server closes the connection within `wait` seconds (anything it sends meanwhile is read)."""
+    if wait <= 0:
+        return False
     deadline = time.monotonic() + wait
     try:
         while (left := deadline - time.monotonic()) > 0:
