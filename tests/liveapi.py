@@ -4,9 +4,12 @@ target. Each test module starts its own (per backend) with `serve()` in a module
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
+import re
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +91,25 @@ def serve(
         target = Target(server, full_env, backend, admin, openapi)
         yield target
         target.assert_no_errors()
+
+
+def sql(target: Target, statement: str, *args: Any) -> list[tuple[Any, ...]]:
+    """The rows of `statement` (placeholders $1, $2, ...), read directly from the target's database."""
+    url = target.env["AUTHGATE_DATABASE_URL"]
+    if target.backend == "sqlite":
+        with contextlib.closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as db:
+            return [tuple(row) for row in db.execute(re.sub(r"\$\d+", "?", statement), args)]
+
+    async def fetch() -> list[tuple[Any, ...]]:
+        import asyncpg
+
+        db = await asyncpg.connect(url)
+        try:
+            return [tuple(row) for row in await db.fetch(statement, *args)]
+        finally:
+            await db.close()
+
+    return asyncio.run(fetch())
 
 
 def record_figures(name: str, figures: dict[str, Any]) -> None:

@@ -104,6 +104,24 @@ async def exchange(
         await close(writer)
 
 
+async def simultaneous(host: str, port: int, requests: list[bytes], timeout: float = 60) -> list[RawResponse]:
+    """Open a connection per request, and only once all are open write every request at once: as close to
+    simultaneous as a client can make them. The answers, in the order of `requests`."""
+    connections = await asyncio.gather(*(asyncio.open_connection(host, port) for _ in requests))
+    started = time.monotonic()
+    for (_, writer), request in zip(connections, requests, strict=True):
+        writer.write(request)
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> RawResponse:
+        try:
+            status, reason, headers, body = await asyncio.wait_for(read_response(reader), timeout)
+            return RawResponse(status, reason, headers, body, elapsed=time.monotonic() - started)
+        finally:
+            await close(writer)
+
+    return list(await asyncio.gather(*(answer(r, w) for r, w in connections)))
+
+
 async def close(writer: asyncio.StreamWriter) -> None:
     """Close our end and wait until it is closed (a reset by the server is no error here)."""
     writer.close()
