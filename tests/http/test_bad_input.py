@@ -183,6 +183,14 @@ class TestHostileTokens:
         payload = _b64(jwt.api_jws.json.dumps({**valid["claims"], "roles": ["admin"]}).encode())
         assert (await self.me(client, f"{header}.{payload}.{sig}")).status_code == 401
 
+    async def test_a_header_that_is_not_utf8(self, client: httpx.AsyncClient, valid: dict[str, Any]) -> None:
+        _, payload, sig = valid["tokens"]["access_token"].split(".")
+        for header in (b'{"alg":"\xff"}', b'{"alg":"EdDSA","typ":"at+jwt","kid":"\xed\xa0\x80"}'):
+            response = await self.me(client, f"{_b64(header)}.{payload}.{sig}")
+            assert_problem(response, 401, "invalid_token")
+            form = {"token": f"{_b64(header)}.{payload}.{sig}"}
+            assert (await client.post("/auth/introspect", data=form)).json() == {"active": False}
+
     async def test_huge_header(self, client: httpx.AsyncClient, valid: dict[str, Any]) -> None:
         token = self.sign(valid, headers={"pad": "x" * 1_000_000})
         assert (await self.me(client, token)).status_code == 401

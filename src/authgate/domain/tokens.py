@@ -136,7 +136,7 @@ class AccessTokens:
         header_b64, payload_b64, signature_b64 = parts
         try:
             header = _header_decoder.decode(_b64decode(header_b64))
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, UnicodeDecodeError):  # msgspec raises the latter for bytes not UTF-8
             raise InvalidAccessToken("malformed token header") from None
         if header.alg != ALGORITHM:
             raise InvalidAccessToken("unsupported algorithm")
@@ -151,7 +151,7 @@ class AccessTokens:
             raise InvalidAccessToken("bad signature") from None
         try:
             claims = _claims_decoder.decode(_b64decode(payload_b64))
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, UnicodeDecodeError):
             raise InvalidAccessToken("malformed token claims") from None
         if claims.iss != self.issuer:
             raise InvalidAccessToken("wrong issuer")
