@@ -55,13 +55,18 @@ _encoder = msgspec.json.Encoder()
 
 
 def _b64decode(segment: str) -> bytes:
+    """Unpadded base64url, in its one canonical spelling only (RFC 7515 §2): padding, or unused bits that are
+    not zero, would give one token many spellings (authgate.client refuses them too)."""
     if not segment or len(segment) % 4 == 1:
         raise InvalidAccessToken("malformed token")
     padded = segment.replace("-", "+").replace("_", "/") + "=" * (-len(segment) % 4)
     try:
-        return binascii.a2b_base64(padded, strict_mode=True)
+        raw = binascii.a2b_base64(padded, strict_mode=True)
     except (binascii.Error, ValueError):
         raise InvalidAccessToken("malformed token") from None
+    if _b64encode(raw) != segment:
+        raise InvalidAccessToken("malformed token")
+    return raw
 
 
 def _b64encode(data: bytes) -> str:
