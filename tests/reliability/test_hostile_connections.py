@@ -8,6 +8,9 @@ answer is Granian's own, and asserted as such: a status, an empty body, no conte
 - a head over 512 KiB (one 600 KB header, or ninety of 10 KB): 431 Request Header Fields Too Large;
 - more than 100 header lines (Host included): 431;
 - a byte outside ASCII in the request line, or a NUL in a header value: 400 Bad Request;
+- framing a request smuggler would use (two Content-Lengths, a signed or huge one, an unknown transfer coding,
+  a folded header): 400; a request target of 100 KB: 414 URI Too Long; a Content-Length with chunks: the
+  chunks win, and the connection is closed after the answer (which is authgate's);
 - a client slower than AUTHGATE_HEADER_READ_TIMEOUT to send its head, or a kept-alive connection idle that long:
   the connection is closed without any answer;
 - a connection that never sends a byte is not cut at all (Granian starts that timer on the first byte).
@@ -149,6 +152,42 @@ def test_bytes_that_http_forbids(target: Target) -> None:
         ask(target, head(target, path="/users/%FF%00%27", headers=[*target.admin.items()])), 404, "user_not_found"
     )
     assert_still_serving(target)
+
+
+REFRESH = b'{"refresh_token":"x"}'  # 21 bytes: any answer but 401 invalid_refresh_token is a framing surprise
+
+
+@pytest.mark.parametrize(
+    ("framing", "body", "granian_status"),
+    [
+        ("Content-Length: 21\r\nContent-Length: 5", REFRESH, 400),
+        ("Content-Length: +21", REFRESH, 400),
+        ("Content-Length: -1", REFRESH, 400),
+        ("Content-Length: 99999999999999999999999", REFRESH, 400),
+        ("Transfer-Encoding: xchunked", REFRESH, 400),
+        ("X-A: a\r\n b", REFRESH, 400),  # obs-fold
+    ],
+    ids=["two-lengths", "plus-sign", "negative", "huge", "unknown-coding", "folded-header"],
+)
+def test_ambiguous_framing_is_refused_by_granian(
+    target: Target, framing: str, body: bytes, granian_status: int
+) -> None:
+    """What a request smuggler sends (two readings of where a body ends): Granian refuses it outright."""
+    data = head(target, "POST", "/auth/refresh", [("Content-Type", "application/json")])[:-2] + framing.encode()
+    assert_granian_refuses(target, data + b"\r\n\r\n" + body, granian_status)
+
+
+def test_a_length_and_chunks_together_are_read_as_chunks_and_the_connection_closed(target: Target) -> None:
+    data = head(target, "POST", "/auth/refresh", [
+        ("Content-Type", "application/json"), ("Content-Length", "4"), ("Transfer-Encoding", "chunked"),
+    ]) + b"15\r\n" + REFRESH + b"\r\n0\r\n\r\n"  # fmt: skip
+    response = ask(target, data, wait_close=5.0)
+    assert_problem(response, 401, "invalid_refresh_token")  # the whole chunked body was the request's
+    assert response.closed  # and nothing after it is read as another request (RFC 9112 6.1)
+
+
+def test_a_request_target_of_100_kb_is_granians_414(target: Target) -> None:
+    assert_granian_refuses(target, head(target, path="/" + "a" * 100_000), 414)
 
 
 # -- slow clients --------------------------------------------------------------------------------------------
