@@ -13,7 +13,8 @@ answer is Granian's own, and asserted as such: a status, an empty body, no conte
   chunks win, and the connection is closed after the answer (which is authgate's);
 - a client slower than AUTHGATE_HEADER_READ_TIMEOUT to send its head, or a kept-alive connection idle that long:
   the connection is closed without any answer;
-- a connection that never sends a byte is not cut at all (Granian starts that timer on the first byte).
+- a connection that never sends a byte is not cut at all (Granian starts that timer on the first byte);
+- HTTP/2 (cleartext, prior knowledge) is not served: the connection is closed without an answer.
 
 A head under the limit reaches authgate whatever its size (a 100 KB header, a 100 KB bearer token: 401 at once).
 A body sent slowly is cut by authgate after AUTHGATE_BODY_READ_TIMEOUT: 408 `request_timeout`, connection closed.
@@ -188,6 +189,55 @@ def test_a_length_and_chunks_together_are_read_as_chunks_and_the_connection_clos
 
 def test_a_request_target_of_100_kb_is_granians_414(target: Target) -> None:
     assert_granian_refuses(target, head(target, path="/" + "a" * 100_000), 414)
+
+
+def _h2c_request(target: Target, headers: list[tuple[str, str]]) -> bytes:
+    """An HTTP/2 request with prior knowledge (RFC 9113 3.3): the preface, SETTINGS, then HEADERS (split into
+    CONTINUATION frames of 16 KiB) with every field a literal (HPACK, RFC 7541 6.2.2)."""
+
+    def integer(value: int) -> bytes:  # a 7-bit prefix integer
+        if value < 127:
+            return bytes([value])
+        out, value = [127], value - 127
+        while value >= 128:
+            out.append(value % 128 + 128)
+            value //= 128
+        return bytes([*out, value])
+
+    def frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:
+        return len(payload).to_bytes(3, "big") + bytes([kind, flags]) + stream.to_bytes(4, "big") + payload
+
+    fields = [(":method", "GET"), (":scheme", "http"), (":path", "/ping"), (":authority", "x"), *headers]
+    block = b"".join(b"\x00" + integer(len(k)) + k.encode() + integer(len(v)) + v.encode() for k, v in fields)
+    parts = [block[i : i + 16384] for i in range(0, len(block), 16384)]
+    frames = [frame(1 if i == 0 else 9, (1 if i == 0 else 0) | (4 if i == len(parts) - 1 else 0), 1, part)
+              for i, part in enumerate(parts)]  # fmt: skip
+    return b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + frame(4, 0, 0, b"") + b"".join(frames)
+
+
+@pytest.mark.parametrize("headers", [[], [("x-pad", "a" * 1_000_000)]], ids=["plain", "a-1MB-header"])
+def test_http2_is_not_spoken(target: Target, headers: list[tuple[str, str]]) -> None:
+    """authgate serves HTTP/1.1 only: Granian's HTTP/2 would take a 1 MB header (16 MiB lists, 200 streams a
+    connection) past every HTTP/1 limit above. A client that starts HTTP/2 is closed on without a byte."""
+
+    async def run() -> bytes:
+        reader, writer = await asyncio.open_connection(target.host, target.port)
+        try:
+            with contextlib.suppress(ConnectionError):
+                writer.write(_h2c_request(target, headers))
+                await writer.drain()
+            try:
+                return await asyncio.wait_for(reader.read(65536), 10)  # an HTTP/2 server would send SETTINGS
+            except ConnectionResetError:  # closed on us while we were still sending
+                return b""
+        finally:
+            await close(writer)
+
+    assert asyncio.run(run()) == b""
+    upgrade = ask(target, head(target, headers=[("Connection", "Upgrade, HTTP2-Settings"), ("Upgrade", "h2c"),
+                                                ("HTTP2-Settings", "")]))  # fmt: skip
+    assert upgrade.status_code == 200  # an HTTP/1.1 answer: no 101 Switching Protocols
+    assert_still_serving(target)
 
 
 # -- slow clients --------------------------------------------------------------------------------------------
