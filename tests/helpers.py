@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 import httpx
 
@@ -85,3 +86,43 @@ async def login(client: httpx.AsyncClient, username: str = "alice", password: st
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+class ResponseLike(Protocol):
+    """An `httpx.Response`, or a `rawhttp.RawResponse`."""
+
+    @property
+    def status_code(self) -> int: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+    def json(self) -> Any: ...
+
+
+def assert_problem(response: ResponseLike, status: int, code: str) -> dict[str, Any]:
+    """An RFC 9457 problem with this status and code, and the request id of the response."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert body["code"] == code
+    assert body["request_id"] == response.headers["x-request-id"]
+    assert {"type", "title", "detail"} <= set(body)
+    return body
+
+
+BAD_JSON_BODIES: list[tuple[bytes, int, str]] = [
+    # (body, status, code) for any endpoint that takes a JSON body: in process (tests/http/test_bad_input.py)
+    # and over real HTTP (tests/reliability/test_hostile_input.py).
+    (b"{", 400, "malformed_json"),
+    (b'{"username": "a"', 400, "malformed_json"),
+    (b"\xff\xfe\x00garbage", 400, "malformed_json"),
+    (b'{"username": "\xc3\x28", "refresh_token": "\xc3\x28"}', 400, "malformed_json"),  # invalid UTF-8
+    (b"", 400, "malformed_json"),
+    (b"[1, 2, 3]", 422, "validation_failed"),
+    (b'"text"', 422, "validation_failed"),
+    (b"null", 422, "validation_failed"),
+    (b"[" * 5000 + b"]" * 5000, 422, "validation_failed"),
+    (b'{"a": ' * 3000 + b"1" + b"}" * 3000, 400, "malformed_json"),
+]

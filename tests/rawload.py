@@ -11,6 +11,8 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
+from rawhttp import read_response
+
 
 @dataclass
 class Outcome:
@@ -20,6 +22,8 @@ class Outcome:
     error: str | None = None
     sent: bool = True
     """False: the connection could not be made (nothing was sent)."""
+    latency: float | None = None
+    """Seconds from sending the request to the end of its response (None: no response)."""
 
 
 @dataclass
@@ -59,24 +63,10 @@ class Load:
                     writer.write(request)
                     sent_at = time.monotonic()
                     try:
-                        status = await asyncio.wait_for(_read_response(reader), 30)
+                        status, *_ = await asyncio.wait_for(read_response(reader), 30)
                     except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
                         self.outcomes.append(Outcome(sent_at, None, type(exc).__name__))
                         break
-                    self.outcomes.append(Outcome(sent_at, status))
+                    self.outcomes.append(Outcome(sent_at, status, latency=time.monotonic() - sent_at))
             finally:
                 writer.close()
-
-
-async def _read_response(reader: asyncio.StreamReader) -> int:
-    head = await reader.readuntil(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split(" ", 2)[1])
-    length = 0
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        if name.strip().lower() == "content-length":
-            length = int(value.strip())
-    if length:
-        await reader.readexactly(length)
-    return status

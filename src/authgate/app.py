@@ -13,6 +13,7 @@ from typing import Any
 from authgate.config import Settings, load_settings
 from authgate.http.asgi import Receive, Scope, Send, serve_asgi
 from authgate.http.cors import cors
+from authgate.http.deadlines import BodyDeadlines
 from authgate.http.handlers import audit, auth, docs, email, imports, metrics, profile, system, users, wellknown
 from authgate.http.handlers.email_pages import EmailPages
 from authgate.http.handlers.pages import PageHandlers
@@ -119,6 +120,7 @@ class App:
         self.settings = settings
         self.router = build_router(settings)
         self.proxy_trust = ProxyTrust(settings.trusted_proxies)
+        self.body_deadlines = BodyDeadlines(settings.body_read_timeout)
         self.tracing = tracing if tracing is not None else Tracing.from_environment()
         self.metrics = Metrics(settings.metrics_dir) if settings.metrics_enabled else None
         self.access_log = AccessLog(
@@ -173,9 +175,11 @@ class App:
                 self._services.key_sync.start()
             if self._services.change_feed is not None:
                 self._services.change_feed.start()
+            self.body_deadlines.start()
 
     async def shutdown(self) -> None:
         self.access_log.flush()
+        await self.body_deadlines.close()
         if self._services is not None:
             await self._services.close()
             self._services = None

@@ -146,7 +146,8 @@ async def _keys(settings: Settings, command: str) -> int:
 
 def _serve(settings: Settings) -> int:
     from granian import Granian
-    from granian.constants import Interfaces
+    from granian.constants import HTTPModes, Interfaces
+    from granian.http import HTTP1Settings
 
     from authgate.observability.serving import prepare_metrics
     from authgate.observability.tracing import check_environment
@@ -173,8 +174,12 @@ def _serve(settings: Settings) -> int:
         address=settings.host,
         port=settings.port,
         interface=Interfaces.RSGI,
+        # HTTP/1.1 only: Granian's HTTP/2 (cleartext, prior knowledge) would take header lists of 16 MiB and
+        # 200 streams a connection, past every HTTP/1 limit; nginx speaks HTTP/1.1 to authgate anyway.
+        http=HTTPModes.http1,
         workers=workers,
         backlog=2048,
+        http1_settings=HTTP1Settings(header_read_timeout=settings.header_read_timeout * 1000),
         respawn_failed_workers=True,
         workers_kill_timeout=settings.shutdown_timeout,
         log_access=False,

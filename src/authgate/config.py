@@ -36,6 +36,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     workers: Annotated[int, msgspec.Meta(ge=0, le=512)] = 0
     """Worker processes; 0 means one per CPU core."""
     max_body_bytes: Annotated[int, msgspec.Meta(ge=1024, le=16 * 1024 * 1024)] = 64 * 1024
+    header_read_timeout: Seconds = 30
+    """A client must send a request's headers within this many seconds; a connection that sends nothing, or
+    a kept-alive one idle, is closed after it (Granian's HTTP/1 header read timeout)."""
+    body_read_timeout: Seconds = 30
+    """A client must send a request's whole body within this many seconds of authgate starting to read it;
+    past it, 408 request_timeout and the connection is closed."""
     shutdown_timeout: Seconds = 30
     trusted_proxies: tuple[str, ...] = ()
     """Peers (IP addresses or CIDR networks) whose X-Forwarded-For / X-Real-IP headers are believed."""

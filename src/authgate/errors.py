@@ -25,6 +25,7 @@ Handlers and use cases raise these; exactly one place (`authgate.http.problems`)
     │   ├── RouteNotFound               404 not_found
     │   └── UserNotFound                404 user_not_found (also session_not_found)
     ├── MethodNotAllowed                405 method_not_allowed (with Allow)
+    ├── RequestTimeout                  408 request_timeout (the body came too slowly; the connection is closed)
     ├── Conflict                        409
     │   ├── UsernameTaken               409 username_taken
     │   ├── EmailTaken                  409 email_taken
@@ -178,6 +179,11 @@ class MethodNotAllowed(AuthgateError):
     def __init__(self, allowed: Sequence[str]) -> None:
         self.allowed = tuple(allowed)
         super().__init__(f"Allowed: {', '.join(self.allowed)}")
+
+
+class RequestTimeout(AuthgateError):
+    code = "request_timeout"
+    title = "The request body did not arrive in time"
 
 
 class Conflict(AuthgateError):

@@ -58,6 +58,12 @@ def _only_invalid_token(check: Any, token: str) -> None:
         check(token)
 
 
+@pytest.mark.parametrize("header", [b'{"alg":"\xff"}', b'{"alg":"EdDSA","typ":"at+jwt","kid":"\xed\xa0\x80"}'])
+def test_a_header_that_is_not_utf8_is_an_invalid_token(header: bytes) -> None:
+    with pytest.raises(InvalidToken):
+        verify(f"{b64url(header)}.{b64url(b'{}')}.{b64url(bytes(64))}", KEYS, issuer=ISSUER)
+
+
 @settings(max_examples=1500, deadline=None)
 @given(token_like)
 def test_verify_raises_only_invalid_token(token: str) -> None:

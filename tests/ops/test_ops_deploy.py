@@ -9,7 +9,6 @@ import re
 import shutil
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -19,7 +18,7 @@ import pytest
 from abuse_helpers import client_from, started
 from authgate.config import ENV_PREFIX, Settings, load_settings
 from helpers import PASSWORD, bearer, login, register
-from nginxproxy import PROXY_CONF, nginx_binary
+from nginxproxy import deploy_main_conf, deploy_site, nginx_binary
 
 DEPLOY = Path(__file__).parents[2] / "deploy"
 
@@ -62,46 +61,9 @@ def test_systemd_accepts_the_unit(tmp_path: Path) -> None:
     assert "authgate.service" not in result.stderr, result.stderr  # no warning about the unit itself
 
 
-def self_signed(key_path: Path, cert_path: Path) -> None:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "auth.example.com")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=1))
-        .not_valid_after(now + timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-
-
 def test_nginx_accepts_the_site_config(tmp_path: Path) -> None:
     binary = nginx_binary()
-    key, cert = tmp_path / "privkey.pem", tmp_path / "fullchain.pem"
-    self_signed(key, cert)
-    site = (DEPLOY / "nginx.conf").read_text()
-    site = site.replace("/etc/letsencrypt/live/auth.example.com/fullchain.pem", str(cert))
-    site = site.replace("/etc/letsencrypt/live/auth.example.com/privkey.pem", str(key))
-    site = site.replace("/etc/nginx/authgate-proxy.conf", str(PROXY_CONF))
-    site = site.replace("/var/log/nginx/", f"{tmp_path}/")
-    (tmp_path / "authgate.conf").write_text(site)
-    main = tmp_path / "nginx.conf"
-    main.write_text(
-        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
-        f"http {{\n    access_log {tmp_path}/access.log;\n    include {tmp_path}/authgate.conf;\n}}\n"
-    )
+    main = deploy_main_conf(tmp_path, deploy_site(tmp_path))
     result = subprocess.run(
         [binary, "-t", "-p", str(tmp_path), "-c", str(main), "-e", str(tmp_path / "error.log")],
         capture_output=True,

@@ -14,6 +14,7 @@ def test_defaults() -> None:
     assert settings.database_url == "sqlite:///./authgate.db"
     assert (settings.host, settings.port) == ("127.0.0.1", 8080)
     assert settings.password_hash_memory_kib == 19456 and settings.password_hash_time_cost == 2
+    assert (settings.header_read_timeout, settings.body_read_timeout) == (30, 30)  # Granian's own header default
 
 
 def test_environment_is_typed() -> None:
@@ -38,6 +39,8 @@ def test_environment_is_typed() -> None:
         ({"AUTHGATE_TRUSTED_PROXIES": "not-an-ip"}, ["AUTHGATE_TRUSTED_PROXIES", "not-an-ip"]),
         ({"AUTHGATE_KEY_ENCRYPTION_KEY": "c2hvcnQ"}, ["AUTHGATE_KEY_ENCRYPTION_KEY"]),
         ({"AUTHGATE_ISSUER": "ftp://x"}, ["AUTHGATE_ISSUER", "ftp://x"]),
+        ({"AUTHGATE_HEADER_READ_TIMEOUT": "0"}, ["AUTHGATE_HEADER_READ_TIMEOUT", "0"]),
+        ({"AUTHGATE_BODY_READ_TIMEOUT": "soon"}, ["AUTHGATE_BODY_READ_TIMEOUT", "soon"]),
     ],
 )
 def test_bad_values_name_the_setting(env: dict[str, str], names: list[str]) -> None:

@@ -12,8 +12,10 @@ from datetime import timedelta
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from werkzeug.security import generate_password_hash
 
-from authgate.domain.legacy_hashes import UnsupportedHash, identify, verify
+from authgate.domain.legacy_hashes import UnsupportedHash, _parse, identify, verify
+from legacy_samples import MAKERS, scheme_of
 
 QUICK = settings(max_examples=300, deadline=timedelta(milliseconds=500))
 
@@ -121,3 +123,45 @@ def test_argon2_parameters_are_refused_or_within_bounds(m: int, t: int, p: int) 
     assert 1 <= t <= 20 and 1 <= p <= 32 and 8 * p <= m <= 2**20 and m * t <= 2**21
     if m * t <= 2**12:
         assert verify(encoded, "hunter2") is False
+
+
+# Real hashes, made by the libraries that write them (tests/legacy_samples.py), for passwords nobody chose.
+
+FAST_MAKERS = {name: make for name, make in MAKERS.items() if name != "werkzeug-scrypt"}  # its default is slow
+FAST_MAKERS["werkzeug-scrypt"] = lambda password: generate_password_hash(password, "scrypt:1024:8:1")
+passwords = st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=30).filter(
+    lambda p: len(p.encode()) <= 72  # bcrypt refuses longer ones when hashing
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(sorted(FAST_MAKERS)), passwords, passwords)
+def test_a_real_hash_accepts_its_password_and_no_other(sample: str, right: str, wrong: str) -> None:
+    encoded = FAST_MAKERS[sample](right)
+    assert identify(encoded) == scheme_of(sample)
+    assert verify(encoded, right) is True
+    assert verify(encoded, wrong) is (wrong == right)
+
+
+REAL_HASHES = {sample: make("hunter2-and-more") for sample, make in FAST_MAKERS.items()}
+
+
+@settings(max_examples=300, deadline=timedelta(milliseconds=500))
+@given(st.sampled_from(sorted(REAL_HASHES)), st.data())
+def test_no_edit_to_a_real_hash_lets_its_password_in_unless_it_is_the_same_hash(
+    sample: str, data: st.DataObject
+) -> None:
+    """A changed salt, parameter or digest never accepts the password; the only edits that may are those that
+    spell the same hash otherwise (a base64 field's unused bits, which parse to the very same parameters, or
+    bcrypt's $2a$/$2b$/$2y$, which differ only for passwords longer than bcrypt reads)."""
+    encoded = REAL_HASHES[sample]
+    at = data.draw(st.integers(0, len(encoded) - 1))
+    char = data.draw(st.sampled_from(HASH_ALPHABET + "ghijklnqrswxyGHIJKLNQRSTUVWXYZ"))
+    edited = encoded[:at] + char + encoded[at + 1 :]
+    try:
+        accepted = verify(edited, "hunter2-and-more")
+    except UnsupportedHash:
+        return
+    if accepted:
+        same_bcrypt = identify(edited) == "bcrypt" and edited[4:] == encoded[4:]  # $2a$, $2b$, $2y$: one hash
+        assert same_bcrypt or _parse(edited).check == _parse(encoded).check, (encoded, edited)

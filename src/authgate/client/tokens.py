@@ -95,7 +95,7 @@ def verify(
         raise InvalidToken("bad signature") from None
     try:
         claims = _claims_decoder.decode(b64url_decode(payload_b64))
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):
         raise InvalidToken("malformed token claims") from None
     if claims.iss != issuer:
         raise InvalidToken("wrong issuer")
@@ -125,7 +125,7 @@ def _split(token: str) -> tuple[_Header, str, bytes]:
     header_b64, payload_b64, signature_b64 = parts
     try:
         header = _header_decoder.decode(b64url_decode(header_b64))
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):  # msgspec raises the latter for bytes not UTF-8
         raise InvalidToken("malformed token header") from None
     if header.alg != ALGORITHM:
         raise InvalidToken("unsupported algorithm")

@@ -1,9 +1,11 @@
 """Opaque, signed page cursors for keyset pagination.
 
-A cursor carries the position of the last row of a page (its sort key and id) together with the listing it was
-made for (the sort, the prefix and the role filter), serialised with msgpack and signed with HMAC-SHA256 under a
-server secret kept in the key store. A cursor that was edited, made by another server, or reused with another
-sort or filter is refused with `InvalidCursor`; the client never learns, nor can choose, where it points.
+A cursor carries the position of the last row of a page (its sort key and id) together with a digest of the
+listing it was made for (the sort, the prefix and the role filter), serialised with msgpack and signed with
+HMAC-SHA256 under a server secret kept in the key store. A cursor that was edited, made by another server, or
+reused with another sort or filter is refused with `InvalidCursor`; the client never learns, nor can choose,
+where it points. The listing travels as a digest, not as itself, so that a cursor stays short whatever the
+prefix (`q` may be 254 characters of any script): every cursor the server makes fits MAX_CURSOR_LENGTH.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from authgate.errors import InvalidCursor
 from authgate.storage.base import Database
 
 CURSOR_SECRET = "cursor_signing"  # noqa: S105  (a name, not a secret)
-VERSION = 1
+VERSION = 2
+"""2: the listing as a digest (1 carried the listing itself, and outgrew MAX_CURSOR_LENGTH with a long `q`)."""
 TAG_BYTES = 16
+LISTING_DIGEST_BYTES = 16
 MAX_CURSOR_LENGTH = 512
 
 
@@ -38,7 +42,8 @@ class Listing(msgspec.Struct, frozen=True, array_like=True):
 
 class _Payload(msgspec.Struct, frozen=True, array_like=True):
     version: int
-    listing: Listing
+    listing: bytes
+    """The digest of the Listing (`_digest`)."""
     key: str
     id: str
 
@@ -71,7 +76,7 @@ class CursorCodec:
         return hmac.new(self._secret, payload, hashlib.sha256).digest()[:TAG_BYTES]
 
     def encode(self, listing: Listing, position: tuple[str, str]) -> str:
-        payload = _encoder.encode(_Payload(VERSION, listing, position[0], position[1]))
+        payload = _encoder.encode(_Payload(VERSION, _digest(listing), position[0], position[1]))
         return base64.urlsafe_b64encode(payload + self._tag(payload)).rstrip(b"=").decode("ascii")
 
     def decode(self, cursor: str, listing: Listing) -> tuple[str, str]:
@@ -91,6 +96,10 @@ class CursorCodec:
             raise InvalidCursor() from None
         if decoded.version != VERSION or not is_id(decoded.id):
             raise InvalidCursor()
-        if decoded.listing != listing:
+        if not hmac.compare_digest(decoded.listing, _digest(listing)):
             raise InvalidCursor("The cursor belongs to another listing (a different sort, q or role)")
         return decoded.key, decoded.id
+
+
+def _digest(listing: Listing) -> bytes:
+    return hashlib.sha256(_encoder.encode(listing)).digest()[:LISTING_DIGEST_BYTES]

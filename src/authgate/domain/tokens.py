@@ -55,13 +55,18 @@ _encoder = msgspec.json.Encoder()
 
 
 def _b64decode(segment: str) -> bytes:
+    """Unpadded base64url, in its one canonical spelling only (RFC 7515 §2): padding, or unused bits that are
+    not zero, would give one token many spellings (authgate.client refuses them too)."""
     if not segment or len(segment) % 4 == 1:
         raise InvalidAccessToken("malformed token")
     padded = segment.replace("-", "+").replace("_", "/") + "=" * (-len(segment) % 4)
     try:
-        return binascii.a2b_base64(padded, strict_mode=True)
+        raw = binascii.a2b_base64(padded, strict_mode=True)
     except (binascii.Error, ValueError):
         raise InvalidAccessToken("malformed token") from None
+    if _b64encode(raw) != segment:
+        raise InvalidAccessToken("malformed token")
+    return raw
 
 
 def _b64encode(data: bytes) -> str:
@@ -136,7 +141,7 @@ class AccessTokens:
         header_b64, payload_b64, signature_b64 = parts
         try:
             header = _header_decoder.decode(_b64decode(header_b64))
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, UnicodeDecodeError):  # msgspec raises the latter for bytes not UTF-8
             raise InvalidAccessToken("malformed token header") from None
         if header.alg != ALGORITHM:
             raise InvalidAccessToken("unsupported algorithm")
@@ -151,7 +156,7 @@ class AccessTokens:
             raise InvalidAccessToken("bad signature") from None
         try:
             claims = _claims_decoder.decode(_b64decode(payload_b64))
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, UnicodeDecodeError):
             raise InvalidAccessToken("malformed token claims") from None
         if claims.iss != self.issuer:
             raise InvalidAccessToken("wrong issuer")

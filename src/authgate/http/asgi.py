@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from authgate.errors import BadRequest, PayloadTooLarge
+from authgate.http.deadlines import BodyDeadlines
 from authgate.http.request import Request
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ class AsgiHeaders:
         return self._map.get(key, default)
 
 
-def body_reader(receive: Receive, headers: AsgiHeaders) -> Callable[[int], Awaitable[bytes]]:
+def body_reader(receive: Receive, headers: AsgiHeaders, deadlines: BodyDeadlines) -> Callable[[int], Awaitable[bytes]]:
     async def read(limit: int) -> bytes:
         length = headers.get("content-length")
         if length is not None:
@@ -42,22 +43,26 @@ def body_reader(receive: Receive, headers: AsgiHeaders) -> Callable[[int], Await
                 raise BadRequest("Invalid Content-Length")
             if int(length) > limit:
                 raise PayloadTooLarge(f"The body may be at most {limit} bytes")
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                break
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(f"The body may be at most {limit} bytes")
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        return b"".join(chunks)
+        return await deadlines.read(_messages(receive, limit))
 
     return read
+
+
+async def _messages(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"The body may be at most {limit} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
 
 
 async def serve_asgi(app: App, scope: Scope, receive: Receive, send: Send) -> None:
@@ -70,7 +75,8 @@ async def serve_asgi(app: App, scope: Scope, receive: Receive, send: Send) -> No
     client = scope.get("client")
     peer = client[0] if client else ""
     query = scope.get("query_string", b"").decode("latin-1")
-    req = Request(scope["method"], scope["path"], query, headers, peer, body_reader(receive, headers), app.services)
+    receive_body = body_reader(receive, headers, app.body_deadlines)
+    req = Request(scope["method"], scope["path"], query, headers, peer, receive_body, app.services)
     if app.proxy_trust.networks:
         req.client_ip = app.proxy_trust.client_ip(peer, headers)
     response = await app.handle(req)

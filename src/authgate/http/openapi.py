@@ -30,12 +30,14 @@ _JSON_BODY_ERRORS: tuple[type[errors.AuthgateError], ...] = (
     errors.MalformedBody,
     errors.BadRequest,
     errors.PayloadTooLarge,
+    errors.RequestTimeout,
     errors.UnsupportedMediaType,
     errors.ValidationFailed,
 )
 _FORM_BODY_ERRORS: tuple[type[errors.AuthgateError], ...] = (
     errors.BadRequest,
     errors.PayloadTooLarge,
+    errors.RequestTimeout,
     errors.UnsupportedMediaType,
 )
 _BEARER_ERRORS: tuple[type[errors.AuthgateError], ...] = (

@@ -9,6 +9,7 @@ from authgate.http.responses import PROBLEM_JSON, Response, encode
 
 _STATUS: list[tuple[type[errors.AuthgateError], int]] = [
     (errors.MethodNotAllowed, 405),
+    (errors.RequestTimeout, 408),
     (errors.PayloadTooLarge, 413),
     (errors.UnsupportedMediaType, 415),
     (errors.ValidationFailed, 422),
@@ -68,7 +69,7 @@ def problem_response(error: errors.AuthgateError, request_id: str) -> Response:
         headers.append(("allow", ", ".join(error.allowed)))
     elif isinstance(error, (errors.RateLimited, errors.Unavailable)):
         headers.append(("retry-after", str(error.retry_after)))
-    elif isinstance(error, errors.PayloadTooLarge):
+    elif isinstance(error, errors.PayloadTooLarge | errors.RequestTimeout):
         # The unread rest of the body is still on the wire: the connection cannot carry another request.
         headers.append(("connection", "close"))
     return Response(status, encode(body), headers)

@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import parse_qsl
 
+from authgate.errors import FieldError, ValidationFailed
+
 if TYPE_CHECKING:
     from authgate.services import Services
 
@@ -14,6 +16,8 @@ if TYPE_CHECKING:
 class Headers(Protocol):
     def get(self, key: str, default: str | None = None) -> str | None: ...
 
+
+MAX_QUERY_FIELDS = 64
 
 BodyReader = Callable[[int], Awaitable[bytes]]
 """Reads the whole body, raising PayloadTooLarge past the given number of bytes."""
@@ -71,11 +75,17 @@ class Request:
 
     @property
     def query(self) -> dict[str, str]:
-        """Query parameters; the first value wins when one is repeated."""
+        """Query parameters; the first value wins when one is repeated. ValidationFailed past MAX_QUERY_FIELDS."""
         if self._query is None:
             query: dict[str, str] = {}
             if self.query_string:
-                for key, value in parse_qsl(self.query_string, keep_blank_values=True, max_num_fields=64):
+                try:
+                    pairs = parse_qsl(self.query_string, keep_blank_values=True, max_num_fields=MAX_QUERY_FIELDS)
+                except ValueError:  # "Max number of fields exceeded"
+                    raise ValidationFailed(
+                        [FieldError("query", f"must have at most {MAX_QUERY_FIELDS} parameters")]
+                    ) from None
+                for key, value in pairs:
                     query.setdefault(key, value)
             self._query = query
         return self._query

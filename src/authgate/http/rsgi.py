@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from authgate.errors import BadRequest, PayloadTooLarge
+from authgate.http.deadlines import BodyDeadlines
 from authgate.http.request import Request, peer_host
 
 if TYPE_CHECKING:
     from authgate.app import App
 
 
-def body_reader(protocol: Any, headers: Any) -> Any:
+def body_reader(protocol: Any, headers: Any, deadlines: BodyDeadlines) -> Any:
     async def read(limit: int) -> bytes:
         length = headers.get("content-length")
         if length is not None:
@@ -19,18 +20,22 @@ def body_reader(protocol: Any, headers: Any) -> Any:
                 raise BadRequest("Invalid Content-Length")
             if int(length) > limit:
                 raise PayloadTooLarge(f"The body may be at most {limit} bytes")
-            body: bytes = await protocol()
+            body: bytes = await deadlines.read(protocol())
             return body
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in protocol:
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(f"The body may be at most {limit} bytes")
-            chunks.append(chunk)
-        return b"".join(chunks)
+        return await deadlines.read(_chunks(protocol, limit))
 
     return read
+
+
+async def _chunks(protocol: Any, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in protocol:
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"The body may be at most {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 async def serve_rsgi(app: App, scope: Any, protocol: Any) -> None:
@@ -39,7 +44,8 @@ async def serve_rsgi(app: App, scope: Any, protocol: Any) -> None:
     headers = scope.headers
     peer = peer_host(scope.client)
     services = app.services
-    req = Request(scope.method, scope.path, scope.query_string, headers, peer, body_reader(protocol, headers), services)
+    receive = body_reader(protocol, headers, app.body_deadlines)
+    req = Request(scope.method, scope.path, scope.query_string, headers, peer, receive, services)
     if app.proxy_trust.networks:
         req.client_ip = app.proxy_trust.client_ip(peer, headers)
     response = await app.handle(req)
