@@ -83,6 +83,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Threads that hash passwords; 0 means one per CPU core."""
     hash_queue_size: Annotated[int, msgspec.Meta(ge=0, le=100_000)] = 64
     """Hash jobs that may wait for a thread; past that, login answers 503 overloaded."""
+    hash_thread_priority: Literal["idle", "low", "normal"] = "idle"
+    """The hashing threads' priority on Linux: `idle` (SCHED_IDLE: only the CPU nothing else wants; requests
+    never wait for a hash's time slice), `low` (niceness 19), `normal` (the event loop's)."""
     reject_common_passwords: bool = True
 
     # Accounts

@@ -141,7 +141,9 @@ class Services:
                 parallelism=settings.password_hash_parallelism,
             )
         )
-        pool = instruments.hash_pool(settings.hash_pool_threads(), settings.hash_queue_size)
+        pool = instruments.hash_pool(
+            settings.hash_pool_threads(), settings.hash_queue_size, settings.hash_thread_priority
+        )
         instruments.count_sessions_of(db, clock)
         session_cache, change_feed = _session_cache(settings, db)
         tokens = AccessTokens(settings.issuer, settings.audience, settings.access_token_ttl, keyring, time.time)

@@ -6,13 +6,15 @@ import asyncio
 import os
 import sys
 import threading
+import time
 
 import pytest
 
 from authgate.domain.passwords import (
-    HASH_THREAD_NICENESS,
+    SHED_DELAY_SECONDS,
     HashParameters,
     HashPool,
+    HashPriority,
     PasswordHasher,
     check_new_password,
 )
@@ -61,7 +63,7 @@ def test_malformed_stored_hash_never_matches(stored: str) -> None:
     assert PasswordHasher(FAST).verify(stored, "anything")[0] is False
 
 
-async def test_pool_refuses_beyond_capacity_at_once() -> None:
+async def test_pool_refuses_beyond_capacity_after_a_short_pause_and_takes_no_place() -> None:
     pool = HashPool(threads=1, queue_size=1)
     gate = threading.Event()
     try:
@@ -69,8 +71,13 @@ async def test_pool_refuses_beyond_capacity_at_once() -> None:
         second = asyncio.ensure_future(pool.run(gate.wait, 5))
         await asyncio.sleep(0.05)
         assert pool.pending == 2 and pool.queued == 1
+        started = time.monotonic()
+        refused = asyncio.ensure_future(pool.run(gate.wait, 5))
+        await asyncio.sleep(0)
+        assert pool.pending == 2  # waiting to be refused is not a place in the queue
         with pytest.raises(Overloaded):
-            await pool.run(gate.wait, 5)
+            await refused
+        assert SHED_DELAY_SECONDS <= time.monotonic() - started < SHED_DELAY_SECONDS + 1
         gate.set()
         assert await first and await second
         assert pool.pending == 0
@@ -93,14 +100,25 @@ def test_argon2_hash_with_absurd_cost_is_refused_not_computed() -> None:
     assert PasswordHasher(FAST).verify(hostile, "anything") == (False, False)
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="per-thread niceness is Linux's")
-async def test_hashing_threads_run_at_the_lowest_priority_and_the_caller_keeps_its_own() -> None:
-    pool = HashPool(threads=1, queue_size=1)
+def _scheduling() -> tuple[int, int]:
+    tid = threading.get_native_id()
+    return os.sched_getscheduler(tid), os.getpriority(os.PRIO_PROCESS, tid)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="per-thread scheduling policy and niceness are Linux's")
+@pytest.mark.parametrize(
+    ("priority", "policy", "niceness"),
+    [("idle", os.SCHED_IDLE, None), ("low", os.SCHED_OTHER, 19), ("normal", os.SCHED_OTHER, None)],
+)
+async def test_hashing_threads_run_at_their_priority_and_the_caller_keeps_its_own(
+    priority: HashPriority, policy: int, niceness: int | None
+) -> None:
+    pool = HashPool(threads=1, queue_size=1, priority=priority)
     try:
-        own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
-        theirs = await pool.run(lambda: os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
-        assert theirs == HASH_THREAD_NICENESS == 19
-        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == own
+        own = _scheduling()
+        theirs = await pool.run(_scheduling)
+        assert theirs == (policy, own[1] if niceness is None else niceness)
+        assert _scheduling() == own
     finally:
         pool.close()
 

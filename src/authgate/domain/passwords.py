@@ -16,7 +16,7 @@ import threading
 import unicodedata
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import argon2
 import msgspec
@@ -134,25 +134,33 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).rstrip(b"=").decode("ascii")
 
 
-HASH_THREAD_NICENESS = 19
-"""The hashing threads' scheduling priority (Linux niceness; the event loop's thread keeps the process's)."""
+HashPriority = Literal["idle", "low", "normal"]
+SHED_DELAY_SECONDS = 0.25
+"""How long a job that finds the pool full waits before it is refused."""
 
 
 class HashPool:
     """Runs password hashing off the event loop, in a bounded pool with a bounded queue.
 
     argon2-cffi releases the GIL, so `threads` hashes run truly in parallel. When `threads + queue_size`
-    jobs are already in the pool, `run` raises `Overloaded` at once instead of queueing without bound.
+    jobs are already in the pool, `run` raises `Overloaded` (503) instead of queueing without bound, after
+    SHED_DELAY_SECONDS: clients that retry at once (a login storm) would otherwise spend the CPU on refusals
+    (9,000 a second on one core, measured) that the hashes need; paced, 128 of them cost a few percent.
 
-    The hashing threads run at the lowest priority: a hash takes tens of milliseconds of CPU, and at equal
-    priority a thread that wakes to answer a request waits for the hashing threads' time slices (a p99 of
-    29 ms for /ping during a login storm, 32x its idle figure). At niceness 19 the kernel lets the event loop
-    run as soon as it wakes, and the hashes take every cycle it leaves.
+    The hashing threads run at a lower priority than the event loop (`priority`, on Linux): a hash takes tens
+    of milliseconds of CPU, and at equal priority a thread that wakes to answer a request waits for the
+    hashing threads' time slices (the benchmark's /ping p99 during a login storm was 32x its idle figure).
+    `idle` (SCHED_IDLE): they run only when nothing else of normal priority wants the CPU, and give it up at
+    once when something does; `low`: niceness 19, the least share of normal scheduling; `normal`: as the
+    rest of the process.
     """
 
-    def __init__(self, threads: int, queue_size: int) -> None:
+    def __init__(self, threads: int, queue_size: int, priority: HashPriority = "idle") -> None:
         self._executor = ThreadPoolExecutor(
-            max_workers=threads, thread_name_prefix="authgate-hash", initializer=_lower_thread_priority
+            max_workers=threads,
+            thread_name_prefix="authgate-hash",
+            initializer=_set_thread_priority,
+            initargs=(priority,),
         )
         self.threads = threads
         self.capacity = threads + queue_size
@@ -164,6 +172,7 @@ class HashPool:
 
     async def run(self, fn: Callable[..., T], *args: object) -> T:
         if self.pending >= self.capacity:
+            await asyncio.sleep(SHED_DELAY_SECONDS)
             raise Overloaded()
         self.pending += 1
         try:
@@ -175,8 +184,13 @@ class HashPool:
         self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-def _lower_thread_priority() -> None:
-    """Lower the calling thread's priority alone (on Linux, niceness is per thread; elsewhere it would be the
-    whole process's, so leave it)."""
-    if sys.platform == "linux":
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASH_THREAD_NICENESS)
+def _set_thread_priority(priority: HashPriority) -> None:
+    """Lower the calling thread's priority alone (on Linux, scheduling policy and niceness are per thread;
+    elsewhere they would be the whole process's, so leave them)."""
+    if sys.platform != "linux" or priority == "normal":
+        return
+    tid = threading.get_native_id()
+    if priority == "idle":
+        os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+    else:
+        os.setpriority(os.PRIO_PROCESS, tid, 19)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from authgate.domain.clock import Clock
-from authgate.domain.passwords import HashPool
+from authgate.domain.passwords import HashPool, HashPriority
 from authgate.errors import Overloaded
 
 if TYPE_CHECKING:
@@ -37,11 +37,15 @@ class Instruments:
 
         return TracedDatabase(db, self.tracing.tracer)
 
-    def hash_pool(self, threads: int, queue_size: int) -> HashPool:
+    def hash_pool(self, threads: int, queue_size: int, priority: HashPriority = "idle") -> HashPool:
         if self.metrics is None and self.tracing is None:
-            return HashPool(threads, queue_size)
+            return HashPool(threads, queue_size, priority)
         return ObservedHashPool(
-            threads, queue_size, metrics=self.metrics, tracer=self.tracing.tracer if self.tracing else None
+            threads,
+            queue_size,
+            priority,
+            metrics=self.metrics,
+            tracer=self.tracing.tracer if self.tracing else None,
         )
 
     def count_sessions_of(self, db: Database, clock: Clock) -> None:
@@ -59,8 +63,16 @@ class Instruments:
 class ObservedHashPool(HashPool):
     """The hash pool, timing each hash on its thread (not the wait for one) and counting what it refuses."""
 
-    def __init__(self, threads: int, queue_size: int, *, metrics: Metrics | None, tracer: Tracer | None) -> None:
-        super().__init__(threads, queue_size)
+    def __init__(
+        self,
+        threads: int,
+        queue_size: int,
+        priority: HashPriority,
+        *,
+        metrics: Metrics | None,
+        tracer: Tracer | None,
+    ) -> None:
+        super().__init__(threads, queue_size, priority)
         self.metrics = metrics
         self.tracer = tracer
 
