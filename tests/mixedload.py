@@ -506,19 +506,32 @@ def all_ok_for(load: MixedLoad, after: float, seconds: float, kinds: Iterable[st
     return None
 
 
-def phase_figures(outcomes: list[Outcome], phases: dict[str, tuple[float, float]]) -> dict[str, object]:
+def phases(outcomes: Iterable[Outcome], fault: float, recovered: float, end: float) -> dict[str, list[Outcome]]:
+    """`before`: answered before the fault began; `during`: the rest of those sent before the service recovered
+    (the requests in flight when the fault came included); `after`: sent from the recovery on."""
+    split: dict[str, list[Outcome]] = {"before": [], "during": [], "after": []}
+    for o in outcomes:
+        if o.sent_at + o.took < fault:
+            split["before"].append(o)
+        elif o.sent_at < recovered:
+            split["during"].append(o)
+        elif o.sent_at < end:
+            split["after"].append(o)
+    return split
+
+
+def phase_figures(split: dict[str, list[Outcome]], seconds: dict[str, float]) -> dict[str, object]:
     """Per phase: its length, requests by kind and answer, and latency."""
-    figures: dict[str, object] = {}
-    for name, (start, end) in phases.items():
-        chosen = between(outcomes, start, end)
-        figures[name] = {
-            "seconds": round(end - start, 2),
+    return {
+        name: {
+            "seconds": round(seconds[name], 2),
             "requests": len(chosen),
             "failed": sum(1 for o in chosen if not o.ok),
             "by_kind_and_status": tally(chosen),
             "latency_ms": latencies(chosen),
         }
-    return figures
+        for name, chosen in split.items()
+    }
 
 
 OUTPUT = Path(__file__).resolve().parents[1] / "test-output"

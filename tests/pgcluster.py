@@ -10,6 +10,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -65,6 +66,27 @@ class Server:
     def stop(self, mode: str = "fast") -> None:
         """`fast`: sessions are ended and the server shuts down cleanly; `immediate`: as if it lost power."""
         self.run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def processes(self) -> list[int]:
+        """The postmaster and every process under it."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        found, stack = [], [postmaster]
+        while stack:
+            pid = stack.pop()
+            found.append(pid)
+            with contextlib.suppress(OSError):
+                stack.extend(int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split())
+        return found
+
+    def freeze(self) -> None:
+        """SIGSTOP the whole server: connections stay open and nothing answers (a hung server, or a network
+        that drops packets); new connections are accepted by the kernel and then hear nothing."""
+        for pid in self.processes():
+            os.kill(pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        for pid in self.processes():
+            os.kill(pid, signal.SIGCONT)
 
     def psql(self, sql: str, database: str = "authgate") -> str:
         """Run one statement with psql; its output, unaligned and without headers."""
