@@ -68,6 +68,8 @@ class Outcome:
     retry_after: bool = False
     note: str | None = None
     """For `ready`: what the readiness check said about the rate limits and the database."""
+    worker: str = ""
+    """Which worker process answered: the prefix of the X-Request-ID it gave (random per process)."""
 
     @property
     def ok(self) -> bool:
@@ -125,10 +127,18 @@ def _json(value: object) -> bytes:
     return msgspec.json.encode(value)
 
 
+def _segment(token: str, index: int) -> dict[str, object]:
+    part = token.split(".")[index]
+    decoded: dict[str, object] = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    return decoded
+
+
 def session_id(access_token: str) -> str:
-    payload = access_token.split(".")[1]
-    sid: str = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sid"]
-    return sid
+    return str(_segment(access_token, 1)["sid"])
+
+
+def kid_of(access_token: str) -> str:
+    return str(_segment(access_token, 0)["kid"])
 
 
 class MixedLoad:
@@ -208,7 +218,8 @@ class MixedLoad:
         problem = reply.headers.get("content-type", "").startswith("application/problem+json")
         self.outcomes.append(
             Outcome(kind, conn.sent_at, took, reply.status, code=reply.code, connection=conn.id, reused=conn.reused,
-                    problem_json=problem, retry_after="retry-after" in reply.headers)
+                    problem_json=problem, retry_after="retry-after" in reply.headers,
+                    worker=reply.headers.get("x-request-id", "").rpartition("-")[0])
         )  # fmt: skip
         return reply
 
