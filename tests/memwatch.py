@@ -1,8 +1,11 @@
 """The memory of every process of a live server, sampled through a run, and its trend by least squares.
 
-PSS (proportional set size, /proc/<pid>/smaps_rollup) counts a page shared by the main process and the workers
-once over all of them, so the figures add up; RSS is kept too. A process that appears later (a replaced worker)
-gets its own series.
+Three figures per process from /proc/<pid>/smaps_rollup: RSS; PSS (proportional set size: a page shared by
+several processes counts as its share in each, so the figures add up); and the anonymous part of PSS (heap and
+anonymous mappings, where a leak shows). Granian's workers are started afresh, not forked, so they share only
+file-backed pages (the interpreter, the libraries), and the file-backed part of PSS moves whenever any other
+process of the same virtualenv starts or stops mapping those files: the anonymous part is the one that is the
+process's own doing. A process that appears later (a replaced worker) gets its own series.
 """
 
 from __future__ import annotations
@@ -30,8 +33,8 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def memory_kib(pid: int) -> tuple[int, int] | None:
-    """(PSS, RSS) in KiB, or None when the process is gone."""
+def memory_kib(pid: int) -> tuple[int, int, int] | None:
+    """(PSS, RSS, anonymous part of PSS) in KiB, or None when the process is gone."""
     try:
         text = (PROC / str(pid) / "smaps_rollup").read_text()
     except OSError:
@@ -39,9 +42,9 @@ def memory_kib(pid: int) -> tuple[int, int] | None:
     values: dict[str, int] = {}
     for line in text.splitlines():
         key, _, rest = line.partition(":")
-        if key in ("Pss", "Rss"):
+        if key in ("Pss", "Rss", "Pss_Anon"):
             values[key] = int(rest.split()[0])
-    return values.get("Pss", 0), values.get("Rss", 0)
+    return values.get("Pss", 0), values.get("Rss", 0), values.get("Pss_Anon", 0)
 
 
 def slope_per_minute(points: list[tuple[float, float]]) -> float:
@@ -60,8 +63,8 @@ def slope_per_minute(points: list[tuple[float, float]]) -> float:
 class Series:
     pid: int
     role: str
-    points: list[tuple[float, float, float]] = field(default_factory=list)
-    """(monotonic time, PSS MiB, RSS MiB)"""
+    points: list[tuple[float, float, float, float]] = field(default_factory=list)
+    """(monotonic time, PSS MiB, RSS MiB, anonymous PSS MiB)"""
 
 
 class MemoryWatch:
@@ -87,7 +90,7 @@ class MemoryWatch:
                     self._workers += 1
                     role = f"worker {self._workers}"
                 series = self.series[pid] = Series(pid, role)
-            series.points.append((now, measured[0] / 1024, measured[1] / 1024))
+            series.points.append((now, measured[0] / 1024, measured[1] / 1024, measured[2] / 1024))
 
     async def run(self, until: asyncio.Event) -> None:
         while not until.is_set():
@@ -96,25 +99,34 @@ class MemoryWatch:
                 await asyncio.wait_for(until.wait(), self.every)
         self.sample()
 
+    def series_every(self, seconds: float, since: float) -> dict[str, list[tuple[float, float, float]]]:
+        """Per process, (seconds since `since`, PSS MiB, anonymous MiB) about every `seconds`: the curves."""
+        curves: dict[str, list[tuple[float, float, float]]] = {}
+        for series in self.series.values():
+            kept: list[tuple[float, float, float]] = []
+            for t, pss, _, anon in series.points:
+                if not kept or t - since - kept[-1][0] >= seconds:
+                    kept.append((round(t - since, 1), round(pss, 1), round(anon, 1)))
+            curves[series.role] = kept
+        return curves
+
     def report(self, after: float) -> list[dict[str, object]]:
-        """Per process: samples, PSS and RSS at the start of the window and at the end, and the slopes of both
-        over the samples taken at or after `after` (monotonic), in MiB per minute."""
+        """Per process: samples, the figures at the start and the end of the window of samples taken at or after
+        `after` (monotonic), and the least-squares slope of each over it, in MiB per minute."""
         rows: list[dict[str, object]] = []
         for series in self.series.values():
             window = [p for p in series.points if p[0] >= after]
             if len(window) < 3:
                 continue
-            rows.append(
-                {
-                    "process": series.role,
-                    "pid": series.pid,
-                    "samples": len(window),
-                    "minutes": round((window[-1][0] - window[0][0]) / 60, 2),
-                    "pss_first_mib": round(window[0][1], 1),
-                    "pss_last_mib": round(window[-1][1], 1),
-                    "pss_max_mib": round(max(p[1] for p in window), 1),
-                    "pss_slope_mib_per_min": round(slope_per_minute([(p[0], p[1]) for p in window]), 3),
-                    "rss_slope_mib_per_min": round(slope_per_minute([(p[0], p[2]) for p in window]), 3),
-                }
-            )
+            row: dict[str, object] = {
+                "process": series.role,
+                "pid": series.pid,
+                "samples": len(window),
+                "minutes": round((window[-1][0] - window[0][0]) / 60, 2),
+            }
+            for index, name in ((1, "pss"), (2, "rss"), (3, "anon")):
+                row[f"{name}_first_mib"] = round(window[0][index], 1)
+                row[f"{name}_last_mib"] = round(window[-1][index], 1)
+                row[f"{name}_slope_mib_per_min"] = round(slope_per_minute([(p[0], p[index]) for p in window]), 3)
+            rows.append(row)
         return rows

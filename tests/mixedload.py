@@ -321,9 +321,9 @@ class MixedLoad:
                 elif listed % 5 == 0:
                     body = reply.json()
                     assert isinstance(body, dict)
-                    if body.get("next_cursor"):
+                    if body.get("next_cursor"):  # the next page of the same listing (a cursor is for that only)
                         await self._call(
-                            conn, "users", "GET", f"/users?limit=50&cursor={body['next_cursor']}", None,
+                            conn, "users", "GET", f"/users{query}&cursor={body['next_cursor']}", None,
                             {**headers, "Authorization": f"Bearer {token}"},
                         )  # fmt: skip
                 if listed % 1000 == 0:
