@@ -3,14 +3,16 @@
 the service recovers by itself, in the same processes; and every write acknowledged before, during or after is
 still there.
 
-Two faults, on a PostgreSQL of the test's own (tests/pgcluster.py), never the shared one:
+Three faults, on a PostgreSQL of the test's own (tests/pgcluster.py), never the shared one:
 - `restart`: `pg_ctl stop -m fast` (sessions ended, clean shutdown), down for a while, then started again;
 - `crash`: a backend is killed with SIGKILL, so the postmaster ends every other session at once and runs crash
-  recovery (WAL replay) before it takes connections again, as after any crash of a PostgreSQL process.
+  recovery (WAL replay) before it takes connections again, as after any crash of a PostgreSQL process;
+- `freeze`: every PostgreSQL process SIGSTOPped for longer than the command timeout, then SIGCONT (a hung
+  server, or a network that drops packets: connections stay open and nothing answers).
 
-So that the fault meets queries in flight, not only idle connections, the test holds a lock on `users` just
-before it: authgate's queries are then waiting inside PostgreSQL when it stops or crashes (the backend killed
-in `crash` is the lock holder's).
+So that `restart` and `crash` meet queries in flight, not only idle connections, the test holds a lock on
+`users` just before: authgate's queries are then waiting inside PostgreSQL when it stops or crashes (the
+backend killed in `crash` is the lock holder's). A freeze catches whatever is in flight by itself.
 """
 
 from __future__ import annotations
