@@ -6,8 +6,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 DEV_STAMP := $(VENV)/.installed-dev-$(shell cksum pyproject.toml | cut -d' ' -f1)
 TEST_WORKERS ?= auto
+SOAK_SECONDS ?= 600
 
-.PHONY: run test test-quick lint fmt dist bench bench-smoke clean
+.PHONY: run test test-quick soak lint fmt dist bench bench-smoke clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +34,11 @@ test: $(DEV_STAMP)
 ## test-quick: the fast suite only (no reliability, browser or slow tests)
 test-quick: $(DEV_STAMP)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) -p no:cacheprovider -m "not slow and not reliability and not browser"
+
+## soak: mixed traffic against the real server for SOAK_SECONDS (default 600; the suite runs 45), figures in test-output/
+soak: $(DEV_STAMP)
+	bash scripts/test-deps.sh
+	SOAK_SECONDS=$(SOAK_SECONDS) $(BIN)/python -m pytest -p no:cacheprovider -s tests/reliability/test_soak.py
 
 ## lint: ruff and mypy --strict on src/
 lint: $(DEV_STAMP)

@@ -37,7 +37,8 @@ Handlers and use cases raise these; exactly one place (`authgate.http.problems`)
     ├── RateLimited                     429 rate_limited (with Retry-After)
     └── Unavailable                     503
         ├── Overloaded                  503 overloaded (with Retry-After)
-        └── DatabaseUnavailable         503 database_unavailable (with Retry-After)
+        ├── DatabaseUnavailable         503 database_unavailable (with Retry-After)
+        └── StorageFull                 507 storage_full (with Retry-After): no room left to write; reads still work
 
 Anything else that escapes a handler is a bug: it is logged with its traceback and answers 500
 `internal_error` with the request id and nothing more.
@@ -254,3 +255,11 @@ class DatabaseUnavailable(Unavailable):
     code = "database_unavailable"
     title = "The database is unavailable; try again shortly"
     retry_after = 2
+
+
+class StorageFull(Unavailable):
+    """The disk under the database is full: writes are refused until there is room, reads go on."""
+
+    code = "storage_full"
+    title = "The server has no room left to store this; try again later"
+    retry_after = 30

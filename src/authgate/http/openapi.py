@@ -65,7 +65,7 @@ def _error_classes(op: Operation) -> list[type[errors.AuthgateError]]:
     if op.query is not None:
         found.append(errors.ValidationFailed)
     if op.uses_database:
-        found.append(errors.DatabaseUnavailable)
+        found += (errors.DatabaseUnavailable, errors.StorageFull)
     return found
 
 

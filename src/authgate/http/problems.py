@@ -19,6 +19,7 @@ _STATUS: list[tuple[type[errors.AuthgateError], int]] = [
     (errors.Forbidden, 403),
     (errors.NotFound, 404),
     (errors.Conflict, 409),
+    (errors.StorageFull, 507),
     (errors.Unavailable, 503),
 ]
 

@@ -477,8 +477,15 @@ class PostgresDatabase:
 
     def _new_pool(self, url: str) -> ConnectionPool:
         async def connect() -> asyncpg.Connection:
-            conn = await asyncpg.connect(url, command_timeout=10)
-            await _init_connection(conn)
+            # As bounded as a wait for a free connection: a server that takes the connection and then says nothing
+            # (hung) would otherwise hold the request for asyncpg's default connect timeout of 60 s.
+            conn = await asyncpg.connect(url, command_timeout=10, timeout=self.acquire_timeout)
+            try:
+                async with asyncio.timeout(self.acquire_timeout):
+                    await _init_connection(conn)
+            except BaseException:
+                conn.terminate()
+                raise
             return conn
 
         return ConnectionPool(connect, max_size=self.pool_size, acquire_timeout=self.acquire_timeout, idle_lifetime=300)

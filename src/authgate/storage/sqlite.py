@@ -21,7 +21,7 @@ from authgate.domain.clock import to_micros as _ts
 from authgate.domain.keys import StoredKey
 from authgate.domain.sessions import RefreshToken, Session
 from authgate.domain.users import User
-from authgate.errors import DatabaseUnavailable, EmailTaken, UsernameTaken
+from authgate.errors import DatabaseUnavailable, EmailTaken, StorageFull, UsernameTaken
 from authgate.storage.base import BrowserSessionStore, ChangeListener, UserPage, UserQuery
 from authgate.storage.migrations import load_migrations
 from authgate.storage.sqlite_audit import SqliteAudit
@@ -423,14 +423,19 @@ class SqliteDatabase:
                 raise DatabaseUnavailable(str(exc)) from exc
             try:
                 yield self._write_stores
-            except BaseException:
-                self._writer.execute("ROLLBACK")
+            except BaseException as exc:
+                if self._writer.in_transaction:  # SQLite may have rolled back already (a full disk does)
+                    self._writer.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError) and exc.sqlite_errorcode == sqlite3.SQLITE_FULL:
+                    raise StorageFull() from exc
                 raise
             try:
                 self._writer.execute("COMMIT")
             except sqlite3.OperationalError as exc:
                 if self._writer.in_transaction:
                     self._writer.execute("ROLLBACK")
+                if exc.sqlite_errorcode == sqlite3.SQLITE_FULL:
+                    raise StorageFull() from exc
                 raise DatabaseUnavailable(str(exc)) from exc
 
     @asynccontextmanager
