@@ -114,7 +114,7 @@ def _run_scenarios(
             rec.fail(where, "fixtures", exc)
     ctx = Context(target, server.port, server.process.pid, placement, sizes, build)
     for scenario in scenarios:
-        if not scenario.applies(target):
+        if not scenario.applies(target) or (target.only is not None and scenario.key not in target.only):
             continue
         try:
             results = _run_quietly(scenario, ctx, server.process.pid, sizes, rec, where)

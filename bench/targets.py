@@ -58,6 +58,8 @@ class Target:
     fake_login = False
     """Serves the seed's fake POST /login."""
     io_path: str | None = None
+    only: frozenset[str] | None = None
+    """The scenarios it runs, when not every one that applies to it."""
     """The 10 ms I/O endpoint, if any."""
     real_auth = False
     """Serves /auth/login, /auth/me, /auth/refresh, /users with real work."""
@@ -202,5 +204,17 @@ class Authgate(_WithDatabase):
         )
 
 
+class AuthgateNoCache(Authgate):
+    """authgate with its session cache off (AUTHGATE_SESSION_CACHE_TTL=0): every request checks its session in
+    PostgreSQL, as gin-real does; for the scenarios the cache changes."""
+
+    name, label = "authgate-nocache", "authgate, session cache off"
+    io_path = None
+    only = frozenset({"me", "users"})
+
+    def _env(self, placement: Placement) -> dict[str, str]:
+        return {**super()._env(placement), "AUTHGATE_SESSION_CACHE_TTL": "0"}
+
+
 def all_targets() -> list[Target]:
-    return [Flask(), FastAPI(), GinSeed("new"), GinSeed("default"), GinReal(), Authgate()]
+    return [Flask(), FastAPI(), GinSeed("new"), GinSeed("default"), GinReal(), Authgate(), AuthgateNoCache()]
