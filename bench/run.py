@@ -36,7 +36,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--placements", default="pinned,machine", help="pinned, machine or both (default both)")
     p.add_argument(
         "--targets",
-        help="comma-separated subset of: flask, fastapi, gin-new, gin-default, gin-real, authgate, authgate-nocache",
+        help="comma-separated subset of: flask, fastapi, granian-raw, gin-new, gin-default, gin-real, authgate,"
+        " authgate-nocache",
     )
     p.add_argument("--scenarios", help="comma-separated subset of scenario keys (see bench/README.md)")
     p.add_argument(

@@ -99,6 +99,19 @@ class FastAPI(Target):
         )
 
 
+class GranianRaw(Target):
+    name, label = "granian-raw", "Granian RSGI, no framework"
+    fake_login, io_path = True, "/api/data"
+
+    def launch(self, placement: Placement, port: int, binaries: dict[str, Path]) -> Launch:
+        return Launch(
+            (sys.executable, "-m", "granian", "--interface", "rsgi", "--workers", str(placement.cores), "--host",
+             "127.0.0.1", "--port", str(port), "--http", "1", "--no-log", "--working-dir", str(REFERENCES),
+             "rsgi_app:app"),
+            clean_env(),
+        )
+
+
 class GinSeed(Target):
     fake_login, io_path = True, "/api/data"
 
@@ -217,4 +230,13 @@ class AuthgateNoCache(Authgate):
 
 
 def all_targets() -> list[Target]:
-    return [Flask(), FastAPI(), GinSeed("new"), GinSeed("default"), GinReal(), Authgate(), AuthgateNoCache()]
+    return [
+        Flask(),
+        FastAPI(),
+        GranianRaw(),
+        GinSeed("new"),
+        GinSeed("default"),
+        GinReal(),
+        Authgate(),
+        AuthgateNoCache(),
+    ]
