@@ -74,6 +74,11 @@ class RedisLink:
         return self.available
 
     async def probe(self) -> bool:
+        if not self.available:
+            # Connections from before the outage are dead (a restarted Redis closed them) or may hold a late
+            # reply (a frozen one); used again, each would fail once and mark Redis down again. Drop them all.
+            with contextlib.suppress(*REDIS_ERRORS):
+                await self.client.connection_pool.disconnect()
         try:
             await self.client.ping()
         except REDIS_ERRORS as exc:
