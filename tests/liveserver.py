@@ -81,8 +81,7 @@ def live_server(env: dict[str, str], tmp_path: Path, workers: int = 1, timeout: 
             if time.monotonic() > deadline:
                 raise RuntimeError(f"authgate did not start in {timeout} s:\n{server.output()}")
             time.sleep(0.05)
-        # One worker answering is not all of them started: a SIGTERM that reaches a worker still starting up
-        # is honoured by Granian only at the kill timeout (AUTHGATE_SHUTDOWN_TIMEOUT). Wait for every worker.
+        # One worker answering is not all of them serving: wait for every worker.
         while not all(f"Started worker-{n}" in server.output() for n in range(1, workers + 1)):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"not every worker started in {timeout} s:\n{server.output()}")

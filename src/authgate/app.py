@@ -191,7 +191,10 @@ class App:
 
     # RSGI (Granian)
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        from authgate.worker import release_stop_signals
+
         loop.run_until_complete(self.startup())
+        release_stop_signals(loop)  # a SIGTERM during the start-up stops the worker once Granian serves
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
         loop.run_until_complete(self.shutdown())

@@ -156,9 +156,12 @@ def _serve(settings: Settings) -> int:
     # What would make every worker fail at its start is found here, once, before they are forked: Granian
     # would respawn a failing worker forever.
     _run(_prepare(settings))
-    # Imported before the workers are forked, so that they share these pages instead of each importing its own
-    # copy; and out of the collector's sight, so that its passes do not touch (and so copy) them.
-    import authgate.app  # noqa: F401
+    # authgate.app is imported (with authgate.worker) before the workers are forked, so that they share these
+    # pages instead of each importing its own copy; and out of the collector's sight, so that its passes do not
+    # touch (and so copy) them.
+    from authgate.worker import hold_stop_signals_across_forks
+
+    hold_stop_signals_across_forks()
 
     gc.freeze()
     workers = settings.worker_count()
@@ -169,7 +172,7 @@ def _serve(settings: Settings) -> int:
         flush=True,
     )
     server = Granian(
-        "authgate.app:create_app",
+        "authgate.worker:create_worker_app",
         factory=True,
         address=settings.host,
         port=settings.port,

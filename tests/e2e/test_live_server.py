@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from liveserver import authgate, live_server
+from liveserver import FAST_HASH_ENV, authgate, free_port, live_server
 
 PASSWORD = "a-long-and-unusual-passphrase"
 
@@ -62,6 +66,35 @@ def test_sigterm_stops_the_server(sqlite_url: str, tmp_path: Path) -> None:
     with live_server({"AUTHGATE_DATABASE_URL": sqlite_url}, tmp_path, workers=2) as server:
         server.process.send_signal(signal.SIGTERM)
         assert server.process.wait(timeout=20) == 0
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_sigterm_as_the_workers_start_stops_the_server_at_once(attempt: int, sqlite_url: str, tmp_path: Path) -> None:
+    """A stop right after a start: the SIGTERM reaches the workers while they start (authgate/worker.py).
+    Granian used to lose it there and kill the workers only at the kill timeout."""
+    log = tmp_path / "server.log"
+    env = {**os.environ, **FAST_HASH_ENV, "AUTHGATE_DATABASE_URL": sqlite_url, "AUTHGATE_SHUTDOWN_TIMEOUT": "20"}
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "authgate", "serve", "--port", str(free_port()), "--workers", "2"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while "Spawning worker-2" not in log.read_text(errors="replace"):
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")
+            time.sleep(0.001)
+        process.send_signal(signal.SIGTERM)
+        stopped = time.monotonic()
+        assert process.wait(timeout=25) == 0
+        assert time.monotonic() - stopped < 5, log.read_text(errors="replace")
+        assert "Killing worker" not in log.read_text(errors="replace")
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def test_bad_configuration_stops_the_start(tmp_path: Path) -> None:
