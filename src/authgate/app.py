@@ -17,7 +17,7 @@ from authgate.http.deadlines import BodyDeadlines
 from authgate.http.handlers import audit, auth, docs, email, imports, metrics, profile, system, users, wellknown
 from authgate.http.handlers.email_pages import EmailPages
 from authgate.http.handlers.pages import PageHandlers
-from authgate.http.middleware import access_log, compose, recover, request_ids, request_metrics, security_headers
+from authgate.http.middleware import access_log, compose, recover, request_ids, security_headers
 from authgate.http.operations import operation_of
 from authgate.http.request import ProxyTrust, Request
 from authgate.http.responses import Response
@@ -126,9 +126,10 @@ class App:
         self.access_log = AccessLog(
             console=settings.log_format == "console", trace_ids=current_ids if self.tracing else None
         )
-        middleware = [recover(request_ids()), security_headers(API_SECURITY_HEADERS, PAGE_SECURITY_HEADERS)]
+        finishers = [security_headers(API_SECURITY_HEADERS, PAGE_SECURITY_HEADERS)]
         if self.metrics is not None:
-            middleware.insert(1, request_metrics(self.metrics))  # inside recover: it sees the error of a problem
+            finishers.append(self.metrics.observe)  # it sees the error behind a problem response
+        middleware = [recover(request_ids(), finishers, self.metrics)]
         if settings.cors_origins:
             pages = page_paths(self.router)
             middleware.insert(

@@ -172,3 +172,19 @@ async def test_security_headers_on_every_page(client: httpx.AsyncClient) -> None
     api = await client.get("/ping")
     assert "content-security-policy" not in api.headers
     assert api.headers["referrer-policy"] == "no-referrer" and api.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_security_headers_on_problem_responses_too(client: httpx.AsyncClient) -> None:
+    """An error becomes a problem response in `recover`, outside the handler: it gets the API's headers as well."""
+    problems = [
+        await client.get("/nowhere"),  # 404
+        await client.delete("/ping"),  # 405
+        await client.get("/auth/me"),  # 401
+        await client.post("/auth/login", content=b"{", headers={"content-type": "application/json"}),  # 400
+    ]
+    for response in problems:
+        assert response.headers["content-type"] == "application/problem+json", response.url
+        assert response.headers["x-content-type-options"] == "nosniff", response.url
+        assert response.headers["referrer-policy"] == "no-referrer"
+        assert response.headers["x-frame-options"] == "DENY"
+        assert len(response.headers.get_list("x-content-type-options")) == 1

@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from abuse_helpers import started
 from authgate.app import App, build_router, create_app
+from authgate.http.responses import Response
 from authgate.observability.metrics import Metrics, render
 from helpers import PASSWORD, bearer, login, make_settings, register
 from liveserver import free_port, live_server
@@ -168,8 +169,8 @@ def test_several_workers_files_add_up_and_dead_workers_keep_their_counts(tmp_pat
     workers[2].pid = _dead_pid()  # exited without closing its files (a crash)
     for i, m in enumerate(workers):
         for _ in range(i + 1):
-            m.observe(_Req("/ping"), 200, 0.0002, None)  # type: ignore[arg-type]
-        m.observe(_Req("/auth/login", "POST"), 200, 0.02, None)  # type: ignore[arg-type]
+            m.observe(_Req("/ping"), Response(200), 0.0002, None)  # type: ignore[arg-type]
+        m.observe(_Req("/auth/login", "POST"), Response(200), 0.02, None)  # type: ignore[arg-type]
         m.in_flight = 5
         m.hash_queued(i)
         m.flush()

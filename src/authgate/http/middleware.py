@@ -11,14 +11,14 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 from authgate.errors import AuthgateError
-from authgate.http.problems import internal_error, problem_response, status_of
+from authgate.http.problems import internal_error, problem_response
 from authgate.http.request import Request
 from authgate.http.responses import Page, Response
 from authgate.http.router import Handler
 from authgate.observability.logging import AccessLog
-from authgate.observability.metrics import Metrics
 
 Middleware = Callable[[Handler], Handler]
 
@@ -41,24 +41,51 @@ def request_ids() -> Callable[[], str]:
     return lambda: f"{prefix}-{next(counter):x}"
 
 
-def recover(next_id: Callable[[], str]) -> Middleware:
-    """Give every request an id, and turn every error into a problem response (the seed's recovery middleware)."""
+Finisher = Callable[[Request, Response, float, "BaseException | None"], None]
+"""Sees each finished response: the request, the response (it may add headers), the seconds the request took and
+the error behind a problem response. It runs in `recover`'s frame: it may not await, and it adds no frame of its
+own to the request's path (security headers, metrics)."""
+
+
+class InFlight(Protocol):
+    in_flight: int
+
+
+def recover(
+    next_id: Callable[[], str], finishers: Sequence[Finisher] = (), gauge: InFlight | None = None
+) -> Middleware:
+    """Give every request an id and turn every error into a problem response (the seed's recovery middleware);
+    then hand the response to each finisher in order. `gauge.in_flight` counts the requests being handled."""
+    finish = tuple(finishers)
 
     def middleware(handler: Handler) -> Handler:
         async def recover_middleware(req: Request) -> Response:
             incoming = req.headers.get("x-request-id")
             req.request_id = incoming if incoming and _SANE_REQUEST_ID.match(incoming) else next_id()
+            error: BaseException | None = None
+            if gauge is not None:
+                gauge.in_flight += 1
+            start = time.perf_counter()
             try:
                 response = await handler(req)
             except AuthgateError as exc:
+                error = exc
                 response = problem_response(exc, req.request_id)
-            except Exception:
+            except Exception as exc:
+                error = exc
                 logger.exception(
                     "unhandled error",
                     extra={"request_id": req.request_id, "route": req.route or req.path[:200]},
                 )
                 response = internal_error(req.request_id)
+            finally:
+                if gauge is not None:
+                    gauge.in_flight -= 1
             response.headers.append(("x-request-id", req.request_id))
+            if finish:
+                seconds = time.perf_counter() - start
+                for f in finish:
+                    f(req, response, seconds, error)
             return response
 
         return recover_middleware
@@ -81,42 +108,10 @@ def access_log(log: AccessLog) -> Middleware:
     return middleware
 
 
-def request_metrics(metrics: Metrics) -> Middleware:
-    """Count each request by method, route template and status, and time it (plain numbers: see metrics.py).
-
-    Inside `recover`, so that it sees the error behind a problem response (the login and refresh outcomes)."""
-
-    def middleware(handler: Handler) -> Handler:
-        async def metrics_middleware(req: Request) -> Response:
-            metrics.in_flight += 1
-            start = time.perf_counter()
-            try:
-                response = await handler(req)
-            except AuthgateError as exc:
-                metrics.observe(req, status_of(exc), time.perf_counter() - start, exc)
-                raise
-            except Exception as exc:
-                metrics.observe(req, 500, time.perf_counter() - start, exc)
-                raise
-            finally:
-                metrics.in_flight -= 1
-            metrics.observe(req, response.status, time.perf_counter() - start, None)
-            return response
-
-        return metrics_middleware
-
-    return middleware
-
-
-def security_headers(headers: Sequence[tuple[str, str]], pages: Sequence[tuple[str, str]] = ()) -> Middleware:
+def security_headers(headers: Sequence[tuple[str, str]], pages: Sequence[tuple[str, str]] = ()) -> Finisher:
     """`headers` on every response, but `pages` instead on the HTML pages (`Page`)."""
 
-    def middleware(handler: Handler) -> Handler:
-        async def security_headers_middleware(req: Request) -> Response:
-            response = await handler(req)
-            response.headers.extend(pages if response.__class__ is Page else headers)
-            return response
+    def add_security_headers(req: Request, response: Response, seconds: float, error: BaseException | None) -> None:
+        response.headers.extend(pages if response.__class__ is Page else headers)
 
-        return security_headers_middleware
-
-    return middleware
+    return add_security_headers

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
     from authgate.http.request import Request
+    from authgate.http.responses import Response
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics", "render"]
 
@@ -220,7 +221,9 @@ class Metrics:
 
     # The hot path
 
-    def observe(self, req: Request, status: int, seconds: float, exc: BaseException | None) -> None:
+    def observe(self, req: Request, response: Response, seconds: float, exc: BaseException | None) -> None:
+        """Count a finished request (a finisher of `recover`, http/middleware.py)."""
+        status = response.status
         route = req.route or "unmatched"
         method = req.method if req.method in KNOWN_METHODS else "other"
         key = (method, route, status)
