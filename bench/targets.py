@@ -229,6 +229,18 @@ class AuthgateNoCache(Authgate):
         return {**super()._env(placement), "AUTHGATE_SESSION_CACHE_TTL": "0"}
 
 
+class AuthgateNoLog(Authgate):
+    """authgate with its access log off (AUTHGATE_ACCESS_LOG=false), metrics still on: issue #10 compares it
+    with gin.New(), which logs nothing, as authgate with its log is compared with gin.Default()."""
+
+    name, label = "authgate-nolog", "authgate, access log off"
+    io_path = None
+    only = frozenset({"ping"})
+
+    def _env(self, placement: Placement) -> dict[str, str]:
+        return {**super()._env(placement), "AUTHGATE_ACCESS_LOG": "false"}
+
+
 def all_targets() -> list[Target]:
     return [
         Flask(),
@@ -239,4 +251,5 @@ def all_targets() -> list[Target]:
         GinReal(),
         Authgate(),
         AuthgateNoCache(),
+        AuthgateNoLog(),
     ]
