@@ -1,4 +1,5 @@
-"""Middleware: plain functions from a handler to a handler, composed once at start (see `app.py`).
+"""Middleware: plain functions from a handler to a handler, composed once at start (see `app.py`); and the
+finishers that `recover` hands every response to (security headers, metrics), which need no frame of their own.
 
 Each is stateless; what a request carries lives on the request object.
 """
