@@ -140,7 +140,8 @@ async def plans(url: str) -> dict[str, list[str]]:
     if url.startswith("sqlite:"):
         import sqlite3
 
-        from authgate.storage.sqlite import path_from_url, user_page_sql
+        from authgate.storage.sqlite import path_from_url
+        from authgate.storage.sqlite_users import user_page_sql
 
         conn = sqlite3.connect(path_from_url(url))
         for name, query in shapes.items():
@@ -150,7 +151,7 @@ async def plans(url: str) -> dict[str, list[str]]:
         return out
     import asyncpg
 
-    from authgate.storage.postgres import user_page_sql as pg_sql
+    from authgate.storage.postgres_users import user_page_sql as pg_sql
 
     pg = await asyncpg.connect(url)
     try:

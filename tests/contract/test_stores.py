@@ -250,7 +250,7 @@ async def test_keyset_pages_walk_every_user_once(db: Database) -> None:
 @pytest.mark.parametrize("wide_at", [1, 10_000])
 async def test_prefix_pages_agree_in_both_plans(db: Database, monkeypatch: pytest.MonkeyPatch, wide_at: int) -> None:
     """q= is answered by a range scan of the key (few matches) or a scan in sort order (many): same rows."""
-    monkeypatch.setattr(f"authgate.storage.{'sqlite' if db.dialect == 'sqlite' else 'postgres'}.WIDE", wide_at)
+    monkeypatch.setattr(f"authgate.storage.{'sqlite' if db.dialect == 'sqlite' else 'postgres'}_users.WIDE", wide_at)
     users = [make_user(f"{'ab' if i % 3 else 'zz'}{i:03d}", created=NOW + timedelta(seconds=i)) for i in range(40)]
     for i, u in enumerate(users):
         u.email = f"{'zz' if i % 5 == 0 else 'ab'}-mail{i:03d}@example.com"

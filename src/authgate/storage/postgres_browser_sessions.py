@@ -9,11 +9,7 @@ import asyncpg
 
 from authgate.domain.sessions import Session
 from authgate.domain.users import User
-from authgate.storage.postgres import _SESSION_COLUMNS, _session, _user
-
-_USER_COLUMNS = (
-    "u.id, u.username, u.email, u.password_hash, u.roles, u.disabled, u.email_verified, u.created_at, u.updated_at"
-)
+from authgate.storage.postgres_rows import JOINED_USER_COLUMNS, SESSION_COLUMNS, session_from_row, user_from_row
 
 
 class PostgresBrowserSessions:
@@ -32,11 +28,11 @@ class PostgresBrowserSessions:
 
     async def get(self, token_hash: bytes) -> tuple[Session, User] | None:
         row = await self.conn.fetchrow(
-            f"SELECT {_SESSION_COLUMNS}, {_USER_COLUMNS} FROM browser_sessions b"
+            f"SELECT {SESSION_COLUMNS}, {JOINED_USER_COLUMNS} FROM browser_sessions b"
             " JOIN sessions s ON s.id = b.session_id JOIN users u ON u.id = s.user_id WHERE b.token_hash = $1",
             token_hash,
         )
-        return None if row is None else (_session(row), _user(row, 8))
+        return None if row is None else (session_from_row(row), user_from_row(row, 8))
 
     async def touch(self, session_id: str, now: datetime) -> None:
         await self.conn.execute("UPDATE sessions SET last_used_at = $1 WHERE id = $2::uuid", now, session_id)

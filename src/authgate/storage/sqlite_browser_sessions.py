@@ -9,11 +9,7 @@ from datetime import datetime
 from authgate.domain.clock import to_micros as _ts
 from authgate.domain.sessions import Session
 from authgate.domain.users import User
-from authgate.storage.sqlite import _SESSION_COLUMNS, _session, _user
-
-_USER_COLUMNS = (
-    "u.id, u.username, u.email, u.password_hash, u.roles, u.disabled, u.email_verified, u.created_at, u.updated_at"
-)
+from authgate.storage.sqlite_rows import JOINED_USER_COLUMNS, SESSION_COLUMNS, session_from_row, user_from_row
 
 
 class SqliteBrowserSessions:
@@ -30,11 +26,11 @@ class SqliteBrowserSessions:
 
     async def get(self, token_hash: bytes) -> tuple[Session, User] | None:
         row = self.conn.execute(
-            f"SELECT {_SESSION_COLUMNS}, {_USER_COLUMNS} FROM browser_sessions b"
+            f"SELECT {SESSION_COLUMNS}, {JOINED_USER_COLUMNS} FROM browser_sessions b"
             " JOIN sessions s ON s.id = b.session_id JOIN users u ON u.id = s.user_id WHERE b.token_hash = ?",
             (token_hash,),
         ).fetchone()
-        return None if row is None else (_session(row[:8]), _user(row[8:]))
+        return None if row is None else (session_from_row(row[:8]), user_from_row(row[8:]))
 
     async def touch(self, session_id: str, now: datetime) -> None:
         self.conn.execute("UPDATE sessions SET last_used_at = ? WHERE id = ?", (_ts(now), session_id))

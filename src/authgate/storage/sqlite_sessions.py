@@ -1,0 +1,115 @@
+"""The sessions and their refresh tokens in SQLite (see `storage/base.py`, `SessionStore`); bound to the
+connection of a `SqliteStores`."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+
+from authgate.domain.clock import to_micros as _ts
+from authgate.domain.sessions import RefreshToken, Session
+from authgate.domain.users import User
+from authgate.storage.sqlite_rows import (
+    JOINED_USER_COLUMNS,
+    SESSION_COLUMNS,
+    session_from_row,
+    token_from_row,
+    user_from_row,
+)
+
+
+class SqliteSessions:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    async def add(self, session: Session, first_token: RefreshToken) -> None:
+        self.conn.execute(
+            "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip)"
+            " VALUES (?,?,?,?,?,?,?)",
+            (
+                session.id,
+                session.user_id,
+                _ts(session.created_at),
+                _ts(session.last_used_at),
+                _ts(session.expires_at),
+                session.user_agent,
+                session.ip,
+            ),
+        )
+        self._add_token(first_token)
+
+    def _add_token(self, token: RefreshToken) -> None:
+        self.conn.execute(
+            "INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at) VALUES (?,?,?,?)",
+            (token.token_hash, token.session_id, _ts(token.created_at), _ts(token.expires_at)),
+        )
+
+    async def get(self, session_id: str) -> Session | None:
+        row = self.conn.execute(f"SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.id = ?", (session_id,)).fetchone()
+        return None if row is None else session_from_row(row)
+
+    async def get_with_user(self, session_id: str) -> tuple[Session, User] | None:
+        row = self.conn.execute(
+            f"SELECT {SESSION_COLUMNS}, {JOINED_USER_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id"
+            " WHERE s.id = ?",
+            (session_id,),
+        ).fetchone()
+        return None if row is None else (session_from_row(row[:8]), user_from_row(row[8:]))
+
+    async def list_for_user(self, user_id: str, now: datetime) -> list[Session]:
+        rows = self.conn.execute(
+            f"SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.user_id = ? AND s.ended_at IS NULL"
+            " AND s.expires_at > ? ORDER BY s.created_at DESC",
+            (user_id, _ts(now)),
+        ).fetchall()
+        return [session_from_row(r) for r in rows]
+
+    async def lock_token(self, token_hash: bytes) -> tuple[RefreshToken, Session, User] | None:
+        # BEGIN IMMEDIATE already holds the database's write lock: nothing else can rotate meanwhile.
+        row = self.conn.execute(
+            "SELECT t.token_hash, t.session_id, t.created_at, t.expires_at, t.rotated_at, t.successor_hash,"
+            f" {SESSION_COLUMNS}, {JOINED_USER_COLUMNS}"
+            " FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id JOIN users u ON u.id = s.user_id"
+            " WHERE t.token_hash = ?",
+            (token_hash,),
+        ).fetchone()
+        return None if row is None else (token_from_row(row[:6]), session_from_row(row[6:14]), user_from_row(row[14:]))
+
+    async def get_token(self, token_hash: bytes) -> RefreshToken | None:
+        row = self.conn.execute(
+            "SELECT token_hash, session_id, created_at, expires_at, rotated_at, successor_hash"
+            " FROM refresh_tokens WHERE token_hash = ?",
+            (token_hash,),
+        ).fetchone()
+        return None if row is None else token_from_row(row)
+
+    async def rotate(self, old: RefreshToken, new: RefreshToken, now: datetime) -> None:
+        self.conn.execute(
+            "UPDATE refresh_tokens SET rotated_at = ?, successor_hash = ? WHERE token_hash = ?",
+            (_ts(now), new.token_hash, old.token_hash),
+        )
+        self._add_token(new)
+        self.conn.execute("UPDATE sessions SET last_used_at = ? WHERE id = ?", (_ts(now), old.session_id))
+
+    async def end(self, session_id: str, now: datetime) -> bool:
+        cur = self.conn.execute(
+            "UPDATE sessions SET ended_at = ? WHERE id = ? AND ended_at IS NULL", (_ts(now), session_id)
+        )
+        return cur.rowcount > 0
+
+    async def end_all_for_user(self, user_id: str, now: datetime, keep: str | None = None) -> int:
+        cur = self.conn.execute(
+            "UPDATE sessions SET ended_at = ? WHERE user_id = ? AND ended_at IS NULL AND id IS NOT ?",
+            (_ts(now), user_id, keep),
+        )
+        return cur.rowcount
+
+    async def delete_expired(self, now: datetime) -> int:
+        cur = self.conn.execute("DELETE FROM sessions WHERE expires_at <= ?1 OR ended_at <= ?1", (_ts(now),))
+        return cur.rowcount
+
+    async def count_active(self, now: datetime) -> int:
+        row = self.conn.execute(
+            "SELECT count(*) FROM sessions WHERE ended_at IS NULL AND expires_at > ?", (_ts(now),)
+        ).fetchone()
+        return int(row[0])
