@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
+import msgspec
 import pytest
 
 from authgate.domain.ids import new_id
@@ -150,17 +151,42 @@ async def test_sessions_and_rotation(db: Database) -> None:
         created_at=later,
         expires_at=later + timedelta(days=1),
     )
+    async with db.writer() as w:
+        assert await w.sessions.find_token(b"\0" * 32) is None
+        assert await w.sessions.find_token(first.token_hash) == (first, session, user)
     async with db.transaction() as tx:
         assert await tx.sessions.lock_token(b"\0" * 32) is None
         locked = await tx.sessions.lock_token(first.token_hash)
         assert locked == (first, session, user)
-        await tx.sessions.rotate(first, second, later)
+        assert await tx.sessions.rotate(first, second, later) is True
     async with db.reader() as r:
         rotated = await r.sessions.get_token(first.token_hash)
         assert rotated is not None and rotated.rotated_at == later and rotated.successor_hash == second.token_hash
         assert await r.sessions.get_token(second.token_hash) == second
         touched = await r.sessions.get(session.id)
         assert touched is not None and touched.last_used_at == later
+    # A second rotation of the same token (a concurrent refresh that lost) writes nothing.
+    third = msgspec.structs.replace(second, token_hash=hash_refresh_token(new_refresh_token()))
+    async with db.writer() as w:
+        assert await w.sessions.rotate(first, third, later + timedelta(minutes=1)) is False
+    async with db.reader() as r:
+        assert await r.sessions.get_token(first.token_hash) == rotated
+        assert await r.sessions.get_token(third.token_hash) is None
+        assert await r.sessions.get(session.id) == touched
+
+    # Two rotations of one token at once, each on its own connection: exactly one of them rotates it.
+    rivals = [msgspec.structs.replace(second, token_hash=hash_refresh_token(new_refresh_token())) for _ in range(2)]
+
+    async def rotate(successor: RefreshToken) -> bool:
+        async with db.writer() as w:
+            return await w.sessions.rotate(second, successor, later)
+
+    outcomes = await asyncio.gather(*(rotate(t) for t in rivals))
+    assert sorted(outcomes) == [False, True]
+    winner = rivals[outcomes.index(True)]
+    async with db.reader() as r:
+        assert await r.sessions.get_token(winner.token_hash) == winner
+        assert await r.sessions.get_token(rivals[outcomes.index(False)].token_hash) is None
 
 
 async def test_end_sessions(db: Database) -> None:

@@ -261,21 +261,31 @@ class AuthService:
             raise InvalidRefreshToken()
         now = self.clock()
         token_hash = hash_refresh_token(presented)
-        reused = False
-        async with self.db.transaction() as tx:
-            found = await tx.sessions.lock_token(token_hash)
-            if found is None:
-                raise InvalidRefreshToken()
-            token, session, user = found
-            if not session.is_active(now) or user.disabled:
-                raise SessionEnded()
-            successor = successor_of(presented, self.keys.rotation_secret)
+        successor = successor_of(presented, self.keys.rotation_secret)
+        # The common case, a token not rotated yet, in two round trips on PostgreSQL: read it, then rotate it
+        # in one statement that does nothing if another request rotated it meanwhile. Anything else (a token
+        # already rotated, or that race lost) is decided under the token's lock.
+        async with self.db.writer() as w:
+            token, session, user = _live(await w.sessions.find_token(token_hash), now)
             if token.rotated_at is None:
                 if token.expires_at <= now:
                     raise RefreshTokenExpired()
-                await tx.sessions.rotate(token, self._refresh_record(successor, session, now), now)
-            elif now - token.rotated_at <= timedelta(seconds=self.policy.refresh_grace_seconds) and (
-                await self._is_current(tx.sessions, token)
+                if await w.sessions.rotate(token, self._refresh_record(successor, session, now), now):
+                    return self._pair(user, session, successor)
+        return await self._refresh_rotated(token_hash, successor, now, client)
+
+    async def _refresh_rotated(self, token_hash: bytes, successor: str, now: datetime, client: ClientInfo) -> TokenPair:
+        """A refresh token that was rotated already: within the grace window, by the same client that rotated it
+        (it is still its successor's immediate predecessor), the same successor again; otherwise a reuse, which
+        ends the session."""
+        reused = False
+        async with self.db.transaction() as tx:
+            token, session, user = _live(await tx.sessions.lock_token(token_hash), now)
+            grace = timedelta(seconds=self.policy.refresh_grace_seconds)
+            if (
+                token.rotated_at is not None  # always, here: rotate() refuses only a rotated token
+                and now - token.rotated_at <= grace
+                and await self._is_current(tx.sessions, token)
             ):
                 pass  # a concurrent refresh from the same client: answer with the same successor
             else:
@@ -439,3 +449,13 @@ class AuthService:
             email_verified=user.email_verified,
         )
         return TokenPair(access, refresh, self.policy.access_token_ttl, session.id, user.id, device_token)
+
+
+def _live(found: tuple[RefreshToken, Session, User] | None, now: datetime) -> tuple[RefreshToken, Session, User]:
+    """A presented refresh token's row, if its session is still active and its user enabled."""
+    if found is None:
+        raise InvalidRefreshToken()
+    _, session, user = found
+    if not session.is_active(now) or user.disabled:
+        raise SessionEnded()
+    return found

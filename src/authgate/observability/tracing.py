@@ -233,6 +233,9 @@ class TracedDatabase:
     def reader(self) -> AbstractAsyncContextManager[Stores]:
         return self._scope("db.read", self.inner.reader)
 
+    def writer(self) -> AbstractAsyncContextManager[Stores]:
+        return self._scope("db.write", self.inner.writer)
+
     def replica(self) -> AbstractAsyncContextManager[Stores]:
         return self._scope("db.read_replica", self.inner.replica)
 

@@ -2,7 +2,8 @@
 
 The use case owns the transaction: it opens one with `Database.transaction()` and calls the stores bound to
 it; nothing here commits on its own. `Database.reader()` gives the same stores outside a transaction for
-reads (and `Database.replica()` for reads that tolerate replication lag).
+reads (and `Database.replica()` for reads that tolerate replication lag), and `Database.writer()` for a hot
+path whose writes are each atomic on their own (a refresh).
 """
 
 from __future__ import annotations
@@ -78,14 +79,19 @@ class SessionStore(Protocol):
     async def list_for_user(self, user_id: str, now: datetime) -> list[Session]:
         """The user's active sessions, newest first."""
 
+    async def find_token(self, token_hash: bytes) -> tuple[RefreshToken, Session, User] | None:
+        """The refresh token with its session and user, in one round trip, without a lock (the first step of every
+        refresh)."""
+
     async def lock_token(self, token_hash: bytes) -> tuple[RefreshToken, Session, User] | None:
-        """The refresh token, locked against concurrent rotation until the transaction ends, with its session and
-        user, in one round trip (the hot path of every refresh)."""
+        """As `find_token`, locked against concurrent rotation until the transaction ends."""
 
     async def get_token(self, token_hash: bytes) -> RefreshToken | None: ...
 
-    async def rotate(self, old: RefreshToken, new: RefreshToken, now: datetime) -> None:
-        """Mark `old` rotated (pointing at `new`), store `new`, and touch the session."""
+    async def rotate(self, old: RefreshToken, new: RefreshToken, now: datetime) -> bool:
+        """Mark `old` rotated (pointing at `new`), store `new` and touch the session, as one atomic call (one
+        statement where `Database.writer()` has no transaction), and only if `old` is not rotated yet: False,
+        with nothing written, when another rotation got there first."""
 
     async def end(self, session_id: str, now: datetime) -> bool:
         """End one session; False if it was not active."""
@@ -210,6 +216,11 @@ class Database(Protocol):
     def transaction(self) -> AbstractAsyncContextManager[Stores]: ...
 
     def reader(self) -> AbstractAsyncContextManager[Stores]: ...
+
+    def writer(self) -> AbstractAsyncContextManager[Stores]:
+        """The stores on the primary for a use case whose every write is one call documented as atomic
+        (`SessionStore.rotate`): without a transaction's round trips where the database makes such a call atomic
+        by itself (PostgreSQL: one statement, committed on its own), in a transaction where it does not."""
 
     def replica(self) -> AbstractAsyncContextManager[Stores]: ...
 

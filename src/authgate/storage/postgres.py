@@ -110,7 +110,8 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 
 class _Use:
-    """`async with db.reader()` or `db.transaction()`: a pooled connection, as the stores bound to it.
+    """`async with db.reader()` (or `db.writer()`) or `db.transaction()`: a pooled connection, as the stores
+    bound to it.
 
     A class rather than an `@asynccontextmanager` generator: it is entered on every request. A lost connection
     (or a wait for one past the pool's timeout) becomes DatabaseUnavailable; a connection whose state is unknown
@@ -234,6 +235,8 @@ class PostgresDatabase:
 
     def reader(self) -> _Use:
         return _Use(self._primary, False, self._listener)
+
+    writer = reader  # autocommit: every statement commits on its own
 
     @asynccontextmanager
     async def replica(self) -> AsyncIterator[PostgresStores]:

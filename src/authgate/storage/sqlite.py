@@ -173,6 +173,7 @@ class SqliteDatabase:
             raise DatabaseUnavailable(str(exc)) from exc
 
     replica = reader
+    writer = transaction  # a rotation is three statements here; the write lock makes them one
 
     def change_feed(self, listener: ChangeListener) -> None:
         """None: SQLite tells no one of changes, so a worker on it keeps no session cache (its lookups cost

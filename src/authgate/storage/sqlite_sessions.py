@@ -64,8 +64,7 @@ class SqliteSessions:
         ).fetchall()
         return [session_from_row(r) for r in rows]
 
-    async def lock_token(self, token_hash: bytes) -> tuple[RefreshToken, Session, User] | None:
-        # BEGIN IMMEDIATE already holds the database's write lock: nothing else can rotate meanwhile.
+    async def find_token(self, token_hash: bytes) -> tuple[RefreshToken, Session, User] | None:
         row = self.conn.execute(
             "SELECT t.token_hash, t.session_id, t.created_at, t.expires_at, t.rotated_at, t.successor_hash,"
             f" {SESSION_COLUMNS}, {JOINED_USER_COLUMNS}"
@@ -75,6 +74,10 @@ class SqliteSessions:
         ).fetchone()
         return None if row is None else (token_from_row(row[:6]), session_from_row(row[6:14]), user_from_row(row[14:]))
 
+    async def lock_token(self, token_hash: bytes) -> tuple[RefreshToken, Session, User] | None:
+        # BEGIN IMMEDIATE already holds the database's write lock: nothing else can rotate meanwhile.
+        return await self.find_token(token_hash)
+
     async def get_token(self, token_hash: bytes) -> RefreshToken | None:
         row = self.conn.execute(
             "SELECT token_hash, session_id, created_at, expires_at, rotated_at, successor_hash"
@@ -83,13 +86,16 @@ class SqliteSessions:
         ).fetchone()
         return None if row is None else token_from_row(row)
 
-    async def rotate(self, old: RefreshToken, new: RefreshToken, now: datetime) -> None:
-        self.conn.execute(
-            "UPDATE refresh_tokens SET rotated_at = ?, successor_hash = ? WHERE token_hash = ?",
+    async def rotate(self, old: RefreshToken, new: RefreshToken, now: datetime) -> bool:
+        cur = self.conn.execute(
+            "UPDATE refresh_tokens SET rotated_at = ?, successor_hash = ? WHERE token_hash = ? AND rotated_at IS NULL",
             (_ts(now), new.token_hash, old.token_hash),
         )
+        if cur.rowcount == 0:
+            return False
         self._add_token(new)
         self.conn.execute("UPDATE sessions SET last_used_at = ? WHERE id = ?", (_ts(now), old.session_id))
+        return True
 
     async def end(self, session_id: str, now: datetime) -> bool:
         cur = self.conn.execute(
