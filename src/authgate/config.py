@@ -273,10 +273,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         return self.issuer.startswith("https://")
 
     def worker_count(self) -> int:
-        return self.workers or os.cpu_count() or 1
+        return self.workers or usable_cpus()
 
     def hash_pool_threads(self) -> int:
-        return self.hash_pool_size or os.cpu_count() or 1
+        return self.hash_pool_size or usable_cpus()
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on: fewer than the machine's under `taskset` or a container's cpuset."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _is_loopback(host: str) -> bool:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -64,3 +67,18 @@ def test_toml_file_and_env_override(tmp_path: Path) -> None:
         load_settings({"AUTHGATE_CONFIG": str(path)})
     with pytest.raises(ConfigError, match="cannot read"):
         load_settings({"AUTHGATE_CONFIG": str(tmp_path / "missing.toml")})
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2, reason="needs 2 CPUs")
+def test_worker_and_hash_thread_counts_follow_the_cpus_this_process_may_use() -> None:
+    """Under `taskset -c 0` (or a container's cpuset) the default is one worker and one hash thread, not one per
+    CPU of the machine."""
+    script = (
+        "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))});"
+        "from authgate.config import load_settings; s = load_settings({});"
+        "print(s.worker_count(), s.hash_pool_threads())"
+    )
+    confined = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert confined.stdout.split() == ["1", "1"]
+    settings = load_settings({})
+    assert settings.worker_count() == settings.hash_pool_threads() == len(os.sched_getaffinity(0))
