@@ -51,6 +51,20 @@ def setup() -> None:
     subprocess.run(["bash", str(BENCH / "setup.sh"), sys.executable], check=True)
 
 
+def compile_authgate() -> None:
+    """Write the bytecode of authgate's modules, as installing its wheel does (pip compiles on install).
+
+    From an editable install, with PYTHONDONTWRITEBYTECODE=1 (set on these machines), every start compiled
+    about a hundred modules from source again: 221 ms exec to first 200 instead of 149 on 2026-12-06. The
+    start-up scenario measures a deployment, which loads bytecode."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("authgate")
+    if spec is not None and spec.submodule_search_locations:
+        for location in spec.submodule_search_locations:
+            subprocess.run([sys.executable, "-m", "compileall", "-q", location], check=True, stdout=subprocess.DEVNULL)
+
+
 def raise_open_files_limit() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
@@ -134,6 +148,7 @@ def main(argv: list[str]) -> int:
     args = parse_args(argv)
     if not args.no_setup:
         setup()
+    compile_authgate()
     raise_open_files_limit()
 
     import gobuild

@@ -217,7 +217,7 @@ SCENARIOS = [
              lambda t: t.real_auth, login_real, ("gin-real",)),
     Scenario("me", 3, "GET /auth/me with a valid token (signature check + user and session lookup)",
              "throughput", lambda t: t.real_auth, me, ("gin-real",)),
-    Scenario("refresh", 4, "POST /auth/refresh (single-use token rotated in a transaction)", "throughput",
+    Scenario("refresh", 4, "POST /auth/refresh (single-use token rotated atomically)", "throughput",
              lambda t: t.real_auth, refresh, ("gin-real",)),
     Scenario("users", 5, "GET /users?limit=50 with an admin token (keyset page)", "throughput",
              lambda t: t.real_auth, users, ("gin-real",)),
