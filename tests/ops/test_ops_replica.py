@@ -94,3 +94,19 @@ async def test_without_the_replica_only_the_listing_fails(servers: tuple[Server,
             return response.status_code == 200 and "yuri" in {u["username"] for u in response.json()["items"]}
 
         await eventually(listing_back)  # the pool reconnects by itself
+
+
+async def test_a_replica_without_the_schema_yet_is_unavailable_not_an_error(servers: tuple[Server, Server]) -> None:
+    """A replica that has not replayed the migrations (a new cluster, or one far behind): the listing answers 503,
+    every time, and the rest of the service does not notice."""
+    primary, _ = servers
+    primary.psql("CREATE DATABASE not_migrated", database="postgres")
+    behind = primary.url.rsplit("/", 1)[0] + "/not_migrated"
+    async with started(primary.url, database_replica_urls=(behind,)) as app, client_from(app, "192.0.2.3") as c:
+        admin = await make_admin(app, "root3")
+        for _ in range(3):  # more than once: the connection went back to the pool in a usable state
+            failed = await c.get("/users", headers=admin)
+            assert failed.status_code == 503, failed.text
+            assert failed.json()["code"] == "database_unavailable"
+            assert "replica is not ready" in failed.json()["detail"]
+        assert (await c.get("/auth/me", headers=admin)).status_code == 200

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -190,6 +188,18 @@ class _Use:
                 self._changed.forget_user(user_id)
 
 
+class _ReplicaUse(_Use):
+    """`db.replica()` on a replica: as `_Use`, and a replica that has not replayed the migrations yet (a new
+    cluster, or one far behind) is unavailable rather than an error."""
+
+    __slots__ = ()
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
+        await super().__aexit__(exc_type, exc, tb)
+        if isinstance(exc, asyncpg.UndefinedTableError):
+            raise DatabaseUnavailable("The read replica is not ready") from exc
+
+
 class PostgresDatabase:
     dialect = "postgres"
 
@@ -257,15 +267,10 @@ class PostgresDatabase:
 
     writer = reader  # autocommit: every statement commits on its own
 
-    @asynccontextmanager
-    async def replica(self) -> AsyncIterator[PostgresStores]:
-        pool = self._replicas[next(self._next_replica) % len(self._replicas)] if self._replicas else self._primary
-        try:
-            async with _Use(pool, transaction=False) as stores:
-                yield stores
-        except asyncpg.UndefinedTableError as exc:
-            # A replica that has not replayed the migrations yet (a new cluster, or one far behind).
-            raise DatabaseUnavailable("The read replica is not ready") from exc
+    def replica(self) -> _Use:
+        if not self._replicas:
+            return _Use(self._primary, False)
+        return _ReplicaUse(self._replicas[next(self._next_replica) % len(self._replicas)], False)
 
     def change_feed(self, listener: ChangeListener) -> ChangeFeed:
         from authgate.storage.postgres_changes import PostgresChangeFeed
