@@ -37,7 +37,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--targets",
         help="comma-separated subset of: flask, fastapi, granian-raw, gin-new, gin-default, gin-real, authgate,"
-        " authgate-nocache, authgate-nolog",
+        " authgate-nocache, authgate-nolog, authgate-sampled",
     )
     p.add_argument("--scenarios", help="comma-separated subset of scenario keys (see bench/README.md)")
     p.add_argument(

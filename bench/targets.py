@@ -241,6 +241,18 @@ class AuthgateNoLog(Authgate):
         return {**super()._env(placement), "AUTHGATE_ACCESS_LOG": "false"}
 
 
+class AuthgateSampledLog(Authgate):
+    """authgate logging 1% of its successful requests (AUTHGATE_ACCESS_LOG_SAMPLE=0.01) and every failure, as a
+    busy deployment may: the access log on, at the price it has at that rate."""
+
+    name, label = "authgate-sampled", "authgate, 1% of successes logged"
+    io_path = None
+    only = frozenset({"ping"})
+
+    def _env(self, placement: Placement) -> dict[str, str]:
+        return {**super()._env(placement), "AUTHGATE_ACCESS_LOG_SAMPLE": "0.01"}
+
+
 def all_targets() -> list[Target]:
     return [
         Flask(),
@@ -252,4 +264,5 @@ def all_targets() -> list[Target]:
         Authgate(),
         AuthgateNoCache(),
         AuthgateNoLog(),
+        AuthgateSampledLog(),
     ]

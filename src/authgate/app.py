@@ -142,7 +142,7 @@ class App:
                 ),
             )
         if settings.access_log:
-            middleware.insert(0, access_log(self.access_log))
+            middleware.insert(0, access_log(self.access_log, settings.access_log_sample))
         if self.tracing is not None:
             middleware.insert(0, request_spans(self.tracing))  # outermost: the access log line gets the trace id
         self.handle = compose(self.dispatch, middleware)

@@ -151,6 +151,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
     # Observability
     access_log: bool = True
+    access_log_sample: Annotated[float, msgspec.Meta(gt=0, le=1)] = 1.0
+    """The share of requests answered below 400 that get an access line (1: every one); every request answered
+    400 or more gets one whatever this says. Counts and latencies come from the metrics, which see every request."""
     log_format: Literal["json", "console"] = "json"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     metrics_enabled: bool = True

@@ -55,6 +55,28 @@ async def test_one_access_line_per_request(capfd: pytest.CaptureFixture[str], da
     assert second["status"] == 401 and "user_id" not in second
 
 
+async def test_a_sampled_access_log_keeps_every_failure(capfd: pytest.CaptureFixture[str], database_url: str) -> None:
+    """AUTHGATE_ACCESS_LOG_SAMPLE: that share of the requests answered below 400, at random, and all the others."""
+
+    async def lines_for(sample: float) -> tuple[int, int]:
+        async with started(database_url, access_log=True, access_log_sample=sample) as app, client_from(app) as c:
+            app.access_log.flush()
+            capfd.readouterr()
+            for _ in range(400):
+                assert (await c.get("/ping")).status_code == 200
+            for _ in range(20):
+                assert (await c.get("/auth/me")).status_code == 401
+            app.access_log.flush()
+            lines = [line for line in json_lines(capfd.readouterr().out) if line.get("event") == "request"]
+        return sum(line["status"] == 200 for line in lines), sum(line["status"] == 401 for line in lines)
+
+    assert await lines_for(1.0) == (400, 20)
+    rare, failures = await lines_for(0.001)
+    assert rare <= 5 and failures == 20  # more than 5 of 400 at 0.1%: about one run in a billion
+    half, failures = await lines_for(0.5)
+    assert 100 <= half <= 300 and failures == 20  # outside: about one run in 10^23
+
+
 async def test_security_events_have_their_own_lines(database_url: str) -> None:
     async with started(database_url, refresh_grace_seconds=0) as app, client_from(app) as client:
         logs = app_log_stream()

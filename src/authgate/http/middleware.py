@@ -12,6 +12,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Sequence
+from random import random
 from typing import Protocol
 
 from authgate.errors import AuthgateError
@@ -94,8 +95,9 @@ def recover(
     return middleware
 
 
-def access_log(log: AccessLog) -> Middleware:
-    """One JSON line per request: what, who, how it ended and how long it took."""
+def access_log(log: AccessLog, sample: float = 1.0) -> Middleware:
+    """One JSON line per request: what, who, how it ended and how long it took. With `sample` below 1, only that
+    share of the requests answered below 400, at random, and every other one."""
 
     def middleware(handler: Handler) -> Handler:
         async def access_log_middleware(req: Request) -> Response:
@@ -104,7 +106,14 @@ def access_log(log: AccessLog) -> Middleware:
             log.write(req, response.status, time.perf_counter() - start)
             return response
 
-        return access_log_middleware
+        async def sampled_access_log_middleware(req: Request) -> Response:
+            start = time.perf_counter()
+            response = await handler(req)
+            if response.status >= 400 or random() < sample:  # noqa: S311  (sampling, not a secret)
+                log.write(req, response.status, time.perf_counter() - start)
+            return response
+
+        return access_log_middleware if sample >= 1 else sampled_access_log_middleware
 
     return middleware
 
