@@ -111,7 +111,7 @@ def _decode_timestamptz(text: str) -> datetime:
     try:
         return datetime.fromisoformat(text)  # "2026-12-06 06:50:16.028792+00"
     except ValueError:
-        return _INFINITIES[text]  # what asyncpg's own codec makes of them; nothing else fails to parse
+        return _INFINITIES[text]  # as asyncpg's own codec made them (years BC, never written here, would fail)
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
