@@ -63,10 +63,12 @@ class Load:
                     writer.write(request)
                     sent_at = time.monotonic()
                     try:
-                        status, *_ = await asyncio.wait_for(read_response(reader), 30)
+                        status, _, headers, _ = await asyncio.wait_for(read_response(reader), 30)
                     except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as exc:
                         self.outcomes.append(Outcome(sent_at, None, type(exc).__name__))
                         break
                     self.outcomes.append(Outcome(sent_at, status, latency=time.monotonic() - sent_at))
+                    if headers.get("connection", "").lower() == "close":
+                        break  # the server ends the connection here (nginx: after keepalive_requests, 1000)
             finally:
                 writer.close()
