@@ -83,6 +83,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Threads that hash passwords; 0 means one per CPU core."""
     hash_queue_size: Annotated[int, msgspec.Meta(ge=0, le=100_000)] = 64
     """Hash jobs that may wait for a thread; past that, login answers 503 overloaded."""
+    worker_scheduling: Literal["batch", "normal"] = "batch"
+    """The serving processes' scheduling policy on Linux: `batch` (SCHED_BATCH: a thread that wakes does not
+    preempt the one running, so on a busy core Granian's I/O threads and the event loop take turns instead of
+    interrupting each other mid-request) or `normal` (SCHED_OTHER). The hashing threads keep their own."""
     hash_thread_priority: Literal["idle", "low", "normal"] = "idle"
     """The hashing threads' priority on Linux: `idle` (SCHED_IDLE: only the CPU nothing else wants; requests
     never wait for a hash's time slice), `low` (niceness 19), `normal` (the event loop's)."""

