@@ -50,7 +50,7 @@ async def measure(label: str, fn: Callable[[], Awaitable[object]], calls: int, c
     print(f"{label:34s} {1e6 * cpu / calls:8.1f} µs CPU/call  {calls / wall:9,.0f} calls/s", flush=True)
 
 
-async def run(database_url: str, calls: int, only: set[str], overrides: dict[str, str]) -> None:
+async def run(database_url: str, calls: int, only: set[str], overrides: dict[str, str], concurrency: int) -> None:
     settings = load_settings(
         {f"AUTHGATE_{name.upper()}": value for name, value in overrides.items()},
         database_url=database_url,
@@ -73,7 +73,7 @@ async def run(database_url: str, calls: int, only: set[str], overrides: dict[str
         pair = await services.auth.login("alice", PASSWORD, CLIENT)
         token = pair.access_token
         families = collections.deque(
-            [(await services.auth.login("alice", PASSWORD, CLIENT)).refresh_token for _ in range(12)]
+            [(await services.auth.login("alice", PASSWORD, CLIENT)).refresh_token for _ in range(concurrency + 2)]
         )
         db = services.db
 
@@ -119,7 +119,7 @@ async def run(database_url: str, calls: int, only: set[str], overrides: dict[str
         }
         for name, fn in pieces.items():
             if not only or name in only:
-                await measure(name, fn, calls)
+                await measure(name, fn, calls, concurrency)
     finally:
         await app.shutdown()
 
@@ -134,6 +134,9 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=20_000)
     parser.add_argument("--only", default="", help="comma-separated names (default: all); see the output")
     parser.add_argument("--set", action="append", default=[], help="a setting, e.g. session_cache_ttl=0")
+    parser.add_argument(
+        "--concurrency", type=int, default=10, help="calls in flight (past the pool's 10 connections, some wait)"
+    )
     args = parser.parse_args()
     only = {o for o in args.only.split(",") if o}
     overrides = dict(item.split("=", 1) for item in args.set)
@@ -142,11 +145,12 @@ def main() -> None:
             name = pg.new_database_name("hotpath")
             url = pg.create_database(name)
             try:
-                uvloop.run(run(url, args.calls, only, overrides))
+                uvloop.run(run(url, args.calls, only, overrides, args.concurrency))
             finally:
                 pg.drop_database(name)
         else:
-            uvloop.run(run(f"sqlite:///{os.path.join(tmp, 'hotpath.db')}", args.calls, only, overrides))
+            sqlite = f"sqlite:///{os.path.join(tmp, 'hotpath.db')}"
+            uvloop.run(run(sqlite, args.calls, only, overrides, args.concurrency))
 
 
 if __name__ == "__main__":
