@@ -27,7 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="serve the HTTP API with Granian")
     serve.add_argument("--host", help="address to listen on (AUTHGATE_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (AUTHGATE_PORT, default 8080)")
-    serve.add_argument("--workers", type=int, help="worker processes (AUTHGATE_WORKERS; 0 = one per core)")
+    serve.add_argument("--workers", type=int, help="worker processes (AUTHGATE_WORKERS; 0 = one per CPU it may use)")
 
     sub.add_parser("migrate", help="apply pending database migrations")
 

@@ -34,7 +34,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     host: str = "127.0.0.1"
     port: Port = 8080
     workers: Annotated[int, msgspec.Meta(ge=0, le=512)] = 0
-    """Worker processes; 0 means one per CPU core."""
+    """Worker processes; 0 means one per CPU this process may use."""
+    worker_scheduling: Literal["batch", "normal"] = "batch"
+    """The serving processes' scheduling policy on Linux: `batch` (SCHED_BATCH: a thread that wakes does not
+    preempt the one running, so on a busy core Granian's I/O threads and the event loop take turns instead of
+    interrupting each other mid-request) or `normal` (SCHED_OTHER). The hashing threads keep their own."""
     max_body_bytes: Annotated[int, msgspec.Meta(ge=1024, le=16 * 1024 * 1024)] = 64 * 1024
     header_read_timeout: Seconds = 30
     """A client must send a request's headers within this many seconds; a connection that sends nothing, or
@@ -80,13 +84,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     password_hash_time_cost: Annotated[int, msgspec.Meta(ge=1, le=20)] = 2
     password_hash_parallelism: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
     hash_pool_size: Annotated[int, msgspec.Meta(ge=0, le=256)] = 0
-    """Threads that hash passwords; 0 means one per CPU core."""
+    """Threads that hash passwords, per worker; 0 means one per CPU this process may use."""
     hash_queue_size: Annotated[int, msgspec.Meta(ge=0, le=100_000)] = 64
     """Hash jobs that may wait for a thread; past that, login answers 503 overloaded."""
-    worker_scheduling: Literal["batch", "normal"] = "batch"
-    """The serving processes' scheduling policy on Linux: `batch` (SCHED_BATCH: a thread that wakes does not
-    preempt the one running, so on a busy core Granian's I/O threads and the event loop take turns instead of
-    interrupting each other mid-request) or `normal` (SCHED_OTHER). The hashing threads keep their own."""
     hash_thread_priority: Literal["idle", "low", "normal"] = "idle"
     """The hashing threads' priority on Linux: `idle` (SCHED_IDLE: only the CPU nothing else wants; requests
     never wait for a hash's time slice), `low` (niceness 19), `normal` (the event loop's)."""

@@ -23,7 +23,10 @@ def policies(pid: int) -> Counter[int]:
     found: Counter[int] = Counter()
     for process in process_tree(pid):
         for task in Path(f"/proc/{process}/task").iterdir():
-            found[os.sched_getscheduler(int(task.name))] += 1
+            try:
+                found[os.sched_getscheduler(int(task.name))] += 1
+            except ProcessLookupError:  # a thread that ended meanwhile
+                continue
     return found
 
 
