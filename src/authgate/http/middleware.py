@@ -99,21 +99,17 @@ def access_log(log: AccessLog, sample: float = 1.0) -> Middleware:
     """One JSON line per request: what, who, how it ended and how long it took. With `sample` below 1, only that
     share of the requests answered below 400, at random, and every other one."""
 
+    every = sample >= 1
+
     def middleware(handler: Handler) -> Handler:
         async def access_log_middleware(req: Request) -> Response:
             start = time.perf_counter()
             response = await handler(req)
-            log.write(req, response.status, time.perf_counter() - start)
-            return response
-
-        async def sampled_access_log_middleware(req: Request) -> Response:
-            start = time.perf_counter()
-            response = await handler(req)
-            if response.status >= 400 or random() < sample:  # noqa: S311  (sampling, not a secret)
+            if every or response.status >= 400 or random() < sample:  # noqa: S311  (sampling, not a secret)
                 log.write(req, response.status, time.perf_counter() - start)
             return response
 
-        return access_log_middleware if sample >= 1 else sampled_access_log_middleware
+        return access_log_middleware
 
     return middleware
 
