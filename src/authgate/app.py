@@ -192,12 +192,16 @@ class App:
 
     # RSGI (Granian)
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        from authgate.worker import release_stop_signals
+        from authgate.worker import release_stop_signals, schedule_threads
 
+        schedule_threads(self.settings.worker_scheduling)
         loop.run_until_complete(self.startup())
         release_stop_signals(loop)  # a SIGTERM during the start-up stops the worker once Granian serves
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
+        from authgate.worker import unschedule_threads
+
+        unschedule_threads(self.settings.worker_scheduling)
         loop.run_until_complete(self.shutdown())
 
     __rsgi__ = serve_rsgi  # `app.__rsgi__(scope, protocol)` is `serve_rsgi(app, scope, protocol)`

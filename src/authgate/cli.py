@@ -159,10 +159,9 @@ def _serve(settings: Settings) -> int:
     # authgate.app is imported (with authgate.worker) before the workers are forked, so that they share these
     # pages instead of each importing its own copy; and out of the collector's sight, so that its passes do not
     # touch (and so copy) them.
-    from authgate.worker import hold_stop_signals_across_forks, schedule_workers
+    from authgate.worker import hold_stop_signals_across_forks
 
     hold_stop_signals_across_forks()
-    schedule_workers(settings.worker_scheduling)
 
     gc.freeze()
     workers = settings.worker_count()

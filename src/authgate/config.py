@@ -36,8 +36,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     workers: Annotated[int, msgspec.Meta(ge=0, le=512)] = 0
     """Worker processes; 0 means one per CPU this process may use."""
     worker_scheduling: Literal["batch", "normal"] = "batch"
-    """The serving processes' scheduling policy on Linux: `batch` (SCHED_BATCH: a thread that wakes does not
-    preempt the one running, so on a busy core Granian's I/O threads and the event loop take turns instead of
+    """The workers' scheduling policy on Linux while they serve: `batch` (SCHED_BATCH: a thread that wakes does
+    not preempt the one running, so on a busy core Granian's I/O threads and the event loop take turns instead of
     interrupting each other mid-request) or `normal` (SCHED_OTHER). The hashing threads keep their own."""
     max_body_bytes: Annotated[int, msgspec.Meta(ge=1024, le=16 * 1024 * 1024)] = 64 * 1024
     header_read_timeout: Seconds = 30

@@ -1,5 +1,5 @@
-"""A Granian worker process: its scheduling policy (see `schedule_workers`), and the stop signals held back from
-its fork until Granian listens for them.
+"""A Granian worker process: its threads' scheduling policy (see `schedule_threads`), and the stop signals held
+back from its fork until Granian listens for them.
 
 Granian's worker is forked with the parent's signal handlers, installs its own before the app's start-up
 (`__rsgi_init__`), but listens to them only once it serves. A SIGTERM anywhere in between was taken and lost,
@@ -29,20 +29,39 @@ def hold_stop_signals_across_forks() -> None:
     )
 
 
-def schedule_workers(policy: str) -> None:
-    """In the `authgate serve` process, before Granian forks its workers: their threads inherit the policy.
+def schedule_threads(policy: str) -> None:
+    """In the worker, as it starts (`__rsgi_init__`): its threads at `policy`, and so every thread they make later.
 
     `batch` (SCHED_BATCH) because a worker is two kinds of threads on the same cores: Granian's I/O threads
     (Rust) and the event loop. At the normal policy each network event wakes an I/O thread that preempts the
     loop mid-request; measured on one core under `GET /users?limit=50`, 3.3 context switches a request and a
     quarter of the CPU in the kernel. With SCHED_BATCH a waking thread waits for the running one to block or
-    use its slice, and they take turns: 3,903 -> 4,987 listings/s, 60,660 -> 64,917 /ping/s, p99 lower. The
-    hashing threads set their own policy (SCHED_IDLE by default) and keep it."""
+    use its slice, and they take turns: 3,903 -> 4,987 listings/s, 60,660 -> 64,917 /ping/s, p99 lower.
+
+    Not in the supervisor, and not while the worker exits (`unschedule_threads`): a batch worker exited more
+    slowly than Granian's stop allows for, and it killed workers that were already exiting (3 stops in 40
+    right after a start, under load). The hashing threads (SCHED_IDLE) are left as they are."""
     if policy == "batch" and sys.platform == "linux":
+        _move_threads(os.SCHED_OTHER, os.SCHED_BATCH)
+
+
+def unschedule_threads(policy: str) -> None:
+    """As the worker stops: its threads back at the normal policy, so that it exits as promptly as it did."""
+    if policy == "batch" and sys.platform == "linux":
+        _move_threads(os.SCHED_BATCH, os.SCHED_OTHER)
+
+
+def _move_threads(old: int, new: int) -> None:
+    for name in os.listdir("/proc/self/task"):
+        tid = int(name)
         try:
-            os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+            if os.sched_getscheduler(tid) == old:
+                os.sched_setscheduler(tid, new, os.sched_param(0))
+        except ProcessLookupError:  # a thread that ended meanwhile
+            continue
         except OSError as exc:  # a sandbox that forbids it: serve at the normal policy
-            print(f"authgate: could not use SCHED_BATCH ({exc}); serving at the normal policy", file=sys.stderr)
+            print(f"authgate: could not change the scheduling policy ({exc}); left as it is", file=sys.stderr)
+            return
 
 
 def create_worker_app() -> App:
