@@ -12,6 +12,7 @@ import pytest
 from authgate.domain.ids import new_id
 from authgate.domain.keys import generate_key
 from authgate.domain.sessions import RefreshToken, Session, hash_refresh_token, new_refresh_token
+from authgate.domain.signing import SigningKeys
 from authgate.domain.users import User
 from authgate.errors import EmailTaken, UsernameTaken
 from authgate.storage import open_database
@@ -238,6 +239,24 @@ async def test_keys_and_secrets(db: Database) -> None:
         await tx.keys.retire(key.kid, NOW)
     async with db.reader() as r:
         assert (await r.keys.list())[0].retired_at == NOW
+
+
+async def test_a_rotation_whose_clock_is_behind_never_retires_a_key_before_it_was_made(db: Database) -> None:
+    # The clock that a rotation reads can be behind the newest key: another instance's clock runs ahead, or (the
+    # failure this pins) the rotation read its time before it waited for the lock, behind a rotation that read later.
+    now = [NOW]
+    signing = SigningKeys(db, lambda: now[0], None, access_ttl=900)
+    await signing.bootstrap()
+    for behind in (timedelta(milliseconds=1), timedelta(seconds=5), timedelta(seconds=-1)):
+        now[0] = NOW - behind
+        await signing.rotate()
+    keys = await signing.list()
+    assert len(keys) == 4
+    assert all(k.retired_at is None or k.retired_at >= k.created_at for k in keys), keys
+    assert [k.created_at for k in keys] == [NOW + timedelta(microseconds=i) for i in range(3)] + [
+        NOW + timedelta(seconds=1)
+    ]
+    assert [k.retired_at is None for k in keys] == [False, False, False, True]  # the current key is the newest
 
 
 async def test_keyset_pages_walk_every_user_once(db: Database) -> None:

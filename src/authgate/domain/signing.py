@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import datetime
+from datetime import timedelta
 
 from authgate.domain.clock import Clock
 from authgate.domain.keys import Keyring, StoredKey, generate_key
 from authgate.domain.tokens import AccessTokens
-from authgate.storage.base import Database, KeyStore
+from authgate.storage.base import Database
 
 ROTATION_SECRET = "refresh_rotation"  # noqa: S105  (a name, not a secret)
+_TICK = timedelta(microseconds=1)  # the finest time both stores keep
 UNKNOWN_KID_RELOAD_INTERVAL = 5.0
 """At most one key-ring reload per this many seconds when a token names a key id we do not know."""
 
@@ -62,11 +63,16 @@ class SigningKeys:
 
     async def rotate(self) -> StoredKey:
         """Add a new current key; the previous one keeps verifying until its tokens have expired."""
-        now = self.clock()
         async with self.db.transaction() as tx:
             await tx.keys.lock()
+            existing = await tx.keys.list()
+            # The time is read under the lock and is always after the newest key's (another instance's clock may
+            # be ahead): a rotation that waited must not retire a key before it was made, and keys stay in order.
+            now = max([self.clock(), *(k.created_at + _TICK for k in existing)])
             key = generate_key(now, self.kek)
-            await _retire_current(tx.keys, now)
+            for old in existing:
+                if old.retired_at is None:
+                    await tx.keys.retire(old.kid, now)
             await tx.keys.add(key)
         return key
 
@@ -76,9 +82,3 @@ class SigningKeys:
             return False
         tokens.use_keyring(await self.load())
         return True
-
-
-async def _retire_current(keys: KeyStore, now: datetime) -> None:
-    for key in await keys.list():
-        if key.retired_at is None:
-            await keys.retire(key.kid, now)
