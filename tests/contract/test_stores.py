@@ -11,6 +11,7 @@ import pytest
 
 from authgate.domain.ids import new_id
 from authgate.domain.keys import generate_key
+from authgate.domain.server_secrets import server_secret
 from authgate.domain.sessions import RefreshToken, Session, hash_refresh_token, new_refresh_token
 from authgate.domain.signing import SigningKeys
 from authgate.domain.users import User
@@ -257,6 +258,21 @@ async def test_a_rotation_whose_clock_is_behind_never_retires_a_key_before_it_wa
         NOW + timedelta(seconds=1)
     ]
     assert [k.retired_at is None for k in keys] == [False, False, False, True]  # the current key is the newest
+
+
+async def test_a_server_secret_is_made_once_however_many_ask_at_once(database_url: str) -> None:
+    # Each worker opens its own pool as it starts: one database object (one pool) per asker, as in production.
+    databases = [open_database(database_url) for _ in range(6)]
+    for database in databases:
+        await database.connect()
+    await databases[0].migrate()
+    try:
+        secrets = await asyncio.gather(*(server_secret(d, "test-secret", lambda: NOW) for d in databases))
+        assert len(set(secrets)) == 1 and len(secrets[0]) == 32
+        assert await server_secret(databases[0], "another", lambda: NOW) != secrets[0]
+    finally:
+        for database in databases:
+            await database.close()
 
 
 async def test_keyset_pages_walk_every_user_once(db: Database) -> None:

@@ -16,7 +16,6 @@ start like the refresh-rotation secret); the HTTP side (`http/csrf.py`) derives 
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
 from datetime import timedelta
 
@@ -24,6 +23,7 @@ import msgspec
 
 from authgate.domain.auth import AuthService, ClientInfo, Principal
 from authgate.domain.clock import Clock
+from authgate.domain.server_secrets import server_secret
 from authgate.domain.sessions import Session
 from authgate.domain.tokens import AccessClaims
 from authgate.domain.users import User
@@ -66,15 +66,7 @@ class BrowserSessions:
     @classmethod
     async def bootstrap(cls, *, db: Database, auth: AuthService, idle_timeout: int, clock: Clock) -> BrowserSessions:
         """With the server's CSRF secret, made on first start (once, whatever the concurrency)."""
-        async with db.reader() as r:
-            secret = await r.keys.get_secret(CSRF_SECRET)
-        if secret is None:
-            async with db.transaction() as tx:
-                await tx.keys.lock()
-                secret = await tx.keys.get_secret(CSRF_SECRET)
-                if secret is None:
-                    secret = os.urandom(32)
-                    await tx.keys.add_secret(CSRF_SECRET, secret, clock())
+        secret = await server_secret(db, CSRF_SECRET, clock)
         return cls(db=db, auth=auth, csrf_secret=secret, idle_timeout=idle_timeout, clock=clock)
 
     async def login(self, login: str, password: str, client: ClientInfo, previous: str | None = None) -> BrowserLogin:

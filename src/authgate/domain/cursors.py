@@ -14,12 +14,12 @@ import base64
 import binascii
 import hashlib
 import hmac
-import os
 
 import msgspec
 
 from authgate.domain.clock import Clock
 from authgate.domain.ids import is_id
+from authgate.domain.server_secrets import server_secret
 from authgate.errors import InvalidCursor
 from authgate.storage.base import Database
 
@@ -61,15 +61,7 @@ class CursorCodec:
     @classmethod
     async def bootstrap(cls, db: Database, clock: Clock) -> CursorCodec:
         """The codec with the server's cursor secret, made on first start (once, whatever the concurrency)."""
-        async with db.reader() as r:
-            secret = await r.keys.get_secret(CURSOR_SECRET)
-        if secret is None:
-            async with db.transaction() as tx:
-                await tx.keys.lock()
-                secret = await tx.keys.get_secret(CURSOR_SECRET)
-                if secret is None:
-                    secret = os.urandom(32)
-                    await tx.keys.add_secret(CURSOR_SECRET, secret, clock())
+        secret = await server_secret(db, CURSOR_SECRET, clock)
         return cls(secret)
 
     def _tag(self, payload: bytes) -> bytes:

@@ -18,13 +18,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import secrets
 
 import msgspec
 
 from authgate.domain.clock import Clock
 from authgate.domain.ids import is_id
+from authgate.domain.server_secrets import server_secret
 from authgate.domain.users import User
 from authgate.storage.base import Database
 
@@ -64,15 +64,7 @@ class DeviceTokens:
     @classmethod
     async def bootstrap(cls, db: Database, clock: Clock) -> DeviceTokens:
         """With the server's device-token secret, made on first start (once, whatever the concurrency)."""
-        async with db.reader() as r:
-            secret = await r.keys.get_secret(DEVICE_SECRET)
-        if secret is None:
-            async with db.transaction() as tx:
-                await tx.keys.lock()
-                secret = await tx.keys.get_secret(DEVICE_SECRET)
-                if secret is None:
-                    secret = os.urandom(32)
-                    await tx.keys.add_secret(DEVICE_SECRET, secret, clock())
+        secret = await server_secret(db, DEVICE_SECRET, clock)
         return cls(secret, clock)
 
     def _tag(self, signed: str, password_hash: str) -> bytes:

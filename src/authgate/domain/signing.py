@@ -6,12 +6,12 @@ instances rotating at once) end with exactly one current key.
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import timedelta
 
 from authgate.domain.clock import Clock
 from authgate.domain.keys import Keyring, StoredKey, generate_key
+from authgate.domain.server_secrets import server_secret
 from authgate.domain.tokens import AccessTokens
 from authgate.storage.base import Database
 
@@ -31,11 +31,10 @@ class SigningKeys:
         self._last_reload = 0.0
 
     async def bootstrap(self) -> Keyring:
-        """Make sure a current key and the server secrets exist, and return the key ring."""
+        """Make sure a current key and the refresh-rotation secret exist, and return the key ring."""
         async with self.db.reader() as r:
             keys = await r.keys.list()
-            secret = await r.keys.get_secret(ROTATION_SECRET)
-        if secret is None or not any(k.retired_at is None for k in keys):
+        if not any(k.retired_at is None for k in keys):
             async with self.db.transaction() as tx:
                 await tx.keys.lock()
                 keys = await tx.keys.list()
@@ -43,11 +42,7 @@ class SigningKeys:
                     key = generate_key(self.clock(), self.kek)
                     await tx.keys.add(key)
                     keys.append(key)
-                secret = await tx.keys.get_secret(ROTATION_SECRET)
-                if secret is None:
-                    secret = os.urandom(32)
-                    await tx.keys.add_secret(ROTATION_SECRET, secret, self.clock())
-        self.rotation_secret = secret
+        self.rotation_secret = await server_secret(self.db, ROTATION_SECRET, self.clock)
         self._last_reload = time.monotonic()
         return Keyring(keys, self.kek, self.access_ttl, self.clock())
 
