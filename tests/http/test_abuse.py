@@ -3,6 +3,8 @@ no account enumeration through any of it, and hidden account existence at regist
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from typing import Any
 
 import httpx
@@ -193,3 +195,36 @@ async def test_ready_says_where_limits_are_counted(database_url: str) -> None:
         for _ in range(30):
             await c.post("/auth/login", json={"username": "x", "password": WRONG})
         assert (await c.post("/auth/login", json={"username": "x", "password": WRONG})).status_code == 401
+
+
+async def test_a_login_that_finds_the_hash_pool_full_is_refused_before_the_account_is_looked_up(
+    database_url: str,
+) -> None:
+    # A login storm: every thread hashing and the queue full. A login that cannot be hashed answers 503 at once
+    # (after the shed delay), without the query for the account first: a refusal should cost nothing else.
+    async with started(database_url, hash_pool_size=1, hash_queue_size=0) as app, client_from(app, "198.51.100.9") as c:
+        await register(c, "alice")
+        auth = app.services.auth
+        gate = threading.Event()
+        busy = asyncio.ensure_future(auth.pool.run(gate.wait, 5))
+        await asyncio.sleep(0)
+        lookups = 0
+        reader = auth.db.reader
+
+        def counting_reader() -> Any:
+            nonlocal lookups
+            lookups += 1
+            return reader()
+
+        auth.db.reader = counting_reader  # type: ignore[method-assign]
+        try:
+            for name in ("alice", "nobody"):
+                refused = await _login(c, name, PASSWORD)
+                assert refused.status_code == 503, refused.text
+                assert refused.json()["code"] == "overloaded" and "retry-after" in refused.headers
+            assert lookups == 0
+        finally:
+            gate.set()
+            await busy
+            auth.db.reader = reader  # type: ignore[method-assign]
+        assert (await _login(c, "alice", PASSWORD)).status_code == 200

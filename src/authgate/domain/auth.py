@@ -193,6 +193,7 @@ class AuthService:
         key = login_key(login)
         guard = self.guard
         attempt = await guard.begin(key, client.device_token) if guard is not None else None
+        await self.pool.shed_if_full()  # before the query, whether or not the account exists
         user = None
         if "\x00" not in key:  # no stored name holds a NUL (PostgreSQL text cannot)
             async with self.db.reader() as r:

@@ -170,10 +170,15 @@ class HashPool:
     def queued(self) -> int:
         return max(0, self.pending - self.threads)
 
-    async def run(self, fn: Callable[..., T], *args: object) -> T:
+    async def shed_if_full(self) -> None:
+        """Refuse now (after SHED_DELAY_SECONDS) when a job would be refused: a login checks this before it
+        spends a database query on a password it could not hash."""
         if self.pending >= self.capacity:
             await asyncio.sleep(SHED_DELAY_SECONDS)
             raise Overloaded()
+
+    async def run(self, fn: Callable[..., T], *args: object) -> T:
+        await self.shed_if_full()
         self.pending += 1
         try:
             return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)

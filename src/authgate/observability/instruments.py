@@ -95,10 +95,14 @@ class ObservedHashPool(HashPool):
                 return await super().run(timed, *args)
             with self.tracer.start_as_current_span("password_hash", attributes={"authgate.hash.operation": operation}):
                 return await super().run(timed, *args)
-        except Overloaded:
-            if metrics is not None:
-                metrics.hash_rejected()
-            raise
         finally:
             if metrics is not None and took[0]:
                 metrics.observe_hash(operation, took[0])
+
+    async def shed_if_full(self) -> None:
+        try:
+            await super().shed_if_full()
+        except Overloaded:
+            if self.metrics is not None:
+                self.metrics.hash_rejected()
+            raise
