@@ -81,13 +81,16 @@ def cores_used(before: Snapshot, after: Snapshot) -> dict[str, float]:
     }
 
 
-def wait_quiet(server_pid: int, max_wait_s: float, threshold: float = 0.15, sample_s: float = 0.5) -> float:
-    """Wait (up to `max_wait_s`) until other processes use less than `threshold` cores; the seconds waited."""
+def wait_quiet(
+    server_pid: int, max_wait_s: float, threshold: float = 0.15, sample_s: float = 0.5, who: str = "other"
+) -> float:
+    """Wait (up to `max_wait_s`) until other processes (`who="server"`: the server) use less than `threshold`
+    cores; the seconds waited."""
     started = time.monotonic()
     while True:
         before = snapshot(server_pid)
         time.sleep(sample_s)
-        if cores_used(before, snapshot(server_pid)).get("other", 0.0) < threshold:
+        if cores_used(before, snapshot(server_pid)).get(who, 0.0) < threshold:
             return time.monotonic() - started
         if time.monotonic() - started > max_wait_s:
             return time.monotonic() - started

@@ -167,7 +167,8 @@ def login_table(run: Run, sc: dict[str, Any]) -> str:
     key = sc["key"]
     hash_ms = run.doc["hash_cost"]
     header = ["Server", "Placement", "conns", "logins/s", "per core", "hash limit / core", "% of limit",
-              "x Keycloak 15/s/vCPU", "x gin-real", "p50 ms", "p99 ms", "non-2xx", "socket errors + timeouts",
+              "hash ms beside", "% of the limit beside", "x Keycloak 15/s/vCPU", "x gin-real", "p50 ms", "p99 ms",
+              "non-2xx", "socket errors + timeouts",
               "server cores", "PostgreSQL cores"]
     rows = []
     for placement, meta in run.placements.items():
@@ -177,11 +178,18 @@ def login_table(run: Run, sc: dict[str, Any]) -> str:
             per_core = (s(ok_rps) or 0) / cores
             impl = "go_x_crypto_ms" if target.startswith("gin") else "argon2_cffi_ms"
             limit = 1000 / hash_ms[impl] if hash_ms.get(impl) else None
+
+            def share_beside(w: dict[str, Any], cores: int = cores) -> float | None:
+                beside = w.get("extra", {}).get("hash_ms")
+                return ok_rps(w) / cores * beside / 1000 if beside else None
+
             rows.append([
                 run.label(placement, key, "", target), placement, f_num(s(lambda w: w["connections"])),
                 f_num(s(ok_rps), 1),
                 f_num(per_core, 1), f_num(limit, 1) + f" ({impl.split('_ms')[0]})" if limit else "-",
-                f_pct(per_core / limit if limit else None), f_ratio(per_core / 15),
+                f_pct(per_core / limit if limit else None),
+                f_num(s(lambda w: w.get("extra", {}).get("hash_ms")), 1), f_pct(s(share_beside)),
+                f_ratio(per_core / 15),
                 f_ratio(run.ratio(placement, key, "", target, "gin-real", ok_rps)),
                 f_num(s(lat("p50")), 0), f_num(s(lat("p99")), 0), f_num(s(err("status"))),
                 f_num(s(lambda w: socket_errors(w) + w["errors"]["timeout"])), f_num(s(cpu("server")), 2),
@@ -428,7 +436,8 @@ def markdown(run: Run, charts: dict[str, str]) -> str:
         *[f"- Placement **{name}**: {p['describe']}" for name, p in run.placements.items()],
         f"- argon2id (m=19456 KiB, t=2, p=1), one hash: {f_num(doc['hash_cost'].get('argon2_cffi_ms'), 1)} ms "
         f"(argon2-cffi), {f_num(doc['hash_cost'].get('go_x_crypto_ms'), 1)} ms (Go x/crypto): the lower of the "
-        "medians measured at the start and at the end of the run",
+        "medians measured at the start and at the end of the run (the login table also divides each round by "
+        "the hash measured on the server's CPUs just before and after it: \"beside\")",
         f"- Load average before / after: {meta['loadavg_before']} / {meta.get('loadavg_after', '?')}",
         disturbance(doc),
         f"- Versions: {', '.join(f'{k} {v}' for k, v in meta['versions'].items())}",

@@ -15,6 +15,7 @@ from pathlib import Path
 import checks
 import cpuwatch
 import fixtures
+import hashcost
 import wrk
 from targets import Placement, Target
 from wrk import Load, WrkResult
@@ -93,6 +94,15 @@ class Context:
             self.run(replace(load, duration_s=self.sizes.warmup_s))
         return self.run(load)
 
+    def hash_ms(self) -> float:
+        """One hash with the target's implementation, on the CPUs the server runs on (hashcost.beside), once the
+        server has finished what it was doing: the logins still queued when wrk stops would take half the CPU
+        (the kernel shares it between sessions first, whatever the threads' priorities)."""
+        cpuwatch.wait_quiet(self.server_pid, 30, threshold=0.05, sample_s=0.25, who="server")
+        impl = "go_x_crypto" if self.target.name.startswith("gin") else "argon2_cffi"
+        gin_real = self.build / "bin" / "gin-real"
+        return hashcost.beside(impl, self.placement.server_cpus, gin_real, self.sizes.hash_samples)
+
     def tokens_file(self, name: str, tokens: list[str]) -> Path:
         path = self.build / "tokens" / f"{self.target.name}-{name}.txt"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -116,12 +126,17 @@ def login_fake(ctx: Context) -> Result:
 
 
 def login_real(ctx: Context) -> Result:
+    """Logins/s, and the time of one hash on the server's CPUs just before and after (their mean goes into the
+    result as `hash_ms`: the limit of that round, not of the run's start, on a VM whose speed drifts)."""
     checks.real_login(ctx.port)
     body = json.dumps({"username": fixtures.ADMIN, "password": fixtures.PASSWORD})
     load = ctx.load(
         "/auth/login", ctx.sizes.real_login_connections, script="post_json.lua", env={"BENCH_BODY": body}
     )
-    return {"": ctx.measure(load)}
+    before = ctx.hash_ms()
+    result = ctx.measure(load)
+    hash_ms = (before + ctx.hash_ms()) / 2
+    return {"": replace(result, extra={**result.extra, "hash_ms": hash_ms})}
 
 
 def _logins(ctx: Context, count: int) -> list[fixtures.Tokens]:
