@@ -86,10 +86,11 @@ class Run:
     def stat(self, placement: str, scenario: str, step: str, target: str, get: Callable[[dict[str, Any]], Any]) -> Any:
         return median(get(w) for w in self.rounds(placement, scenario, step, target).values())
 
-    def ratio(
+    def ratios(
         self, placement: str, scenario: str, step: str, target: str, baseline: str,
         get: Callable[[dict[str, Any]], Any],
-    ) -> float | None:
+    ) -> list[float]:
+        """The ratio of each round in which both were measured (the report shows their median and range)."""
         mine, base = self.rounds(placement, scenario, step, target), self.rounds(placement, scenario, step, baseline)
         if not set(mine) & set(base):  # no round where both were undisturbed
             mine = self.all_rounds(placement, scenario, step, target)
@@ -98,7 +99,7 @@ class Run:
         for round_no, w in mine.items():
             if round_no in base and get(base[round_no]):
                 values.append(get(w) / get(base[round_no]))
-        return median(values)
+        return values
 
 
 def ok_rps(w: dict[str, Any]) -> float:
@@ -132,6 +133,14 @@ def f_ratio(v: float | None) -> str:
     return "-" if v is None else f"{v:.2f}x"
 
 
+def f_ratios(values: list[float]) -> str:
+    """The median of per-round ratios, with their range when there are several: on a noisy VM the range says
+    whether a difference is more than noise."""
+    if len(values) < 2 or max(values) - min(values) < 0.005:  # one round, or the baseline against itself
+        return f_ratio(median(values))
+    return f"{f_ratio(median(values))} ({min(values):.2f}-{max(values):.2f})"
+
+
 def f_pct(v: float | None) -> str:
     return "-" if v is None else f"{100 * v:.1f}%"
 
@@ -155,7 +164,7 @@ def throughput_table(run: Run, sc: dict[str, Any]) -> str:
             s = partial(run.stat, placement, key, "", target)
             rows.append([
                 run.label(placement, key, "", target), placement, f_num(s(lambda w: w["connections"])),
-                f_num(s(ok_rps)), *[f_ratio(run.ratio(placement, key, "", target, b, ok_rps)) for b in baselines],
+                f_num(s(ok_rps)), *[f_ratios(run.ratios(placement, key, "", target, b, ok_rps)) for b in baselines],
                 f_num(s(lat("p50")), 1), f_num(s(lat("p99")), 1), f_num(s(lat("max")), 0),
                 f_num(s(lambda w: w["requests"])), f_num(s(err("timeout"))), f_num(s(socket_errors)),
                 f_num(s(err("status"))), f_num(s(cpu("server")), 2),
@@ -190,7 +199,7 @@ def login_table(run: Run, sc: dict[str, Any]) -> str:
                 f_pct(per_core / limit if limit else None),
                 f_num(s(lambda w: w.get("extra", {}).get("hash_ms")), 1), f_pct(s(share_beside)),
                 f_ratio(per_core / 15),
-                f_ratio(run.ratio(placement, key, "", target, "gin-real", ok_rps)),
+                f_ratios(run.ratios(placement, key, "", target, "gin-real", ok_rps)),
                 f_num(s(lat("p50")), 0), f_num(s(lat("p99")), 0), f_num(s(err("status"))),
                 f_num(s(lambda w: socket_errors(w) + w["errors"]["timeout"])), f_num(s(cpu("server")), 2),
                 f_num(s(cpu("postgres")), 2),
@@ -212,7 +221,7 @@ def ramp_table(run: Run, sc: dict[str, Any]) -> str:
                     continue
                 rows.append([
                     run.label(placement, key, step, target), placement, step, f_num(s(ok_rps)),
-                    *[f_ratio(run.ratio(placement, key, step, target, b, ok_rps)) for b in baselines],
+                    *[f_ratios(run.ratios(placement, key, step, target, b, ok_rps)) for b in baselines],
                     f_pct(s(lambda w: w["success_rate"])), f_num(s(lat("mean")), 1), f_num(s(lat("p99")), 1),
                     f_num(s(lambda w: w["requests"])), f_num(s(err("timeout"))), f_num(s(socket_errors)),
                     f_num(s(err("status"))),
@@ -237,7 +246,7 @@ def storm_table(run: Run, sc: dict[str, Any]) -> str:
                 run.labels[target] + flag, placement, f_num(s("idle", lat("p50")), 2), f_num(idle99, 2),
                 f_num(s("storm", lat("p50")), 2), f_num(storm99, 2),
                 f_ratio(storm99 / idle99 if idle99 and storm99 is not None else None),
-                f_ratio(run.ratio(placement, key, "storm", target, "gin-real", lat("p99"))),
+                f_ratios(run.ratios(placement, key, "storm", target, "gin-real", lat("p99"))),
                 f_num(s("logins", ok_rps), 1), f_num(s("logins", err("status"))), f_num(s("logins", err("timeout"))),
             ])
     return table(header, rows)
