@@ -176,7 +176,8 @@ def login_table(run: Run, sc: dict[str, Any]) -> str:
     key = sc["key"]
     hash_ms = run.doc["hash_cost"]
     header = ["Server", "Placement", "conns", "logins/s", "per core", "hash limit / core", "% of limit",
-              "hash ms beside", "% of the limit beside", "x Keycloak 15/s/vCPU", "x gin-real", "p50 ms", "p99 ms",
+              "hash ms beside", "% of the limit beside", "CPU of its own hashes, ms", "% of that limit",
+              "x Keycloak 15/s/vCPU", "x gin-real", "p50 ms", "p99 ms",
               "non-2xx", "socket errors + timeouts",
               "server cores", "PostgreSQL cores"]
     rows = []
@@ -192,12 +193,17 @@ def login_table(run: Run, sc: dict[str, Any]) -> str:
                 beside = w.get("extra", {}).get("hash_ms")
                 return ok_rps(w) / cores * beside / 1000 if beside else None
 
+            def share_own(w: dict[str, Any], cores: int = cores) -> float | None:
+                own = w.get("extra", {}).get("own_hash_cpu_ms")
+                return ok_rps(w) / cores * own / 1000 if own else None
+
             rows.append([
                 run.label(placement, key, "", target), placement, f_num(s(lambda w: w["connections"])),
                 f_num(s(ok_rps), 1),
                 f_num(per_core, 1), f_num(limit, 1) + f" ({impl.split('_ms')[0]})" if limit else "-",
                 f_pct(per_core / limit if limit else None),
                 f_num(s(lambda w: w.get("extra", {}).get("hash_ms")), 1), f_pct(s(share_beside)),
+                f_num(s(lambda w: w.get("extra", {}).get("own_hash_cpu_ms")), 1), f_pct(s(share_own)),
                 f_ratio(per_core / 15),
                 f_ratios(run.ratios(placement, key, "", target, "gin-real", ok_rps)),
                 f_num(s(lat("p50")), 0), f_num(s(lat("p99")), 0), f_num(s(err("status"))),

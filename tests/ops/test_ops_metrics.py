@@ -99,6 +99,9 @@ async def test_login_refresh_and_security_event_outcomes(database_url: str) -> N
     assert value(samples, "authgate_security_events_total", event="refresh_reuse") == 1
     assert value(samples, "authgate_password_hash_duration_seconds_count", operation="verify") >= 2
     assert value(samples, "authgate_password_hash_duration_seconds_count", operation="hash") == 1
+    # The hashes' CPU: some, and no more than their wall-clock time on the same thread.
+    cpu = value(samples, "authgate_password_hash_cpu_seconds_total", operation="verify")
+    assert 0 < cpu <= value(samples, "authgate_password_hash_duration_seconds_sum", operation="verify") + 1e-3
 
 
 async def test_an_expired_refresh_token_is_counted_as_expired(sqlite_url: str) -> None:

@@ -61,7 +61,7 @@ class _Counter:
 
     def __init__(self, key: str) -> None:
         self.key = key
-        self.value = 0
+        self.value: float = 0
         self.dirty = False
 
 
@@ -112,6 +112,12 @@ _REFRESHES = _Family(
 )
 _EVENTS = _Family("authgate_security_events", "Security events logged, by event", ("event",))
 _HASH = _Family("authgate_password_hash_duration_seconds", "Time one password hash took on its thread", ("operation",))
+_HASH_CPU = _Family(
+    "authgate_password_hash_cpu_seconds",
+    "CPU time the password hashes took on their threads (over the duration's count: the CPU of one hash, which"
+    " bounds logins per core)",
+    ("operation",),
+)
 _HASH_REJECTED = _Family("authgate_password_hash_rejected", "Hash jobs refused because the queue was full", ())
 _GAUGES = {
     "in_flight": ("authgate_http_requests_in_flight", "Requests being handled now"),
@@ -247,19 +253,20 @@ class Metrics:
         self._requests[(method, route, status)] = series
         return series
 
-    def count(self, family: _Family, label: str = "") -> None:
+    def count(self, family: _Family, label: str = "", amount: float = 1) -> None:
         counter = self._counters.get((family.name, label))
         if counter is None:
             counter = _Counter(family.counter_key([label] if family.labelnames else []))
             self._counters[(family.name, label)] = counter
-        counter.value += 1
+        counter.value += amount
         if not counter.dirty:
             counter.dirty = True
             self._dirty_counters.append(counter)
 
     # Password hashing (observability/hashing.py)
 
-    def observe_hash(self, operation: str, seconds: float) -> None:
+    def observe_hash(self, operation: str, seconds: float, cpu_seconds: float) -> None:
+        self.count(_HASH_CPU, operation, cpu_seconds)
         series = self._hash.get(operation)
         if series is None:
             series = self._hash[operation] = _Histogram(_HASH.name, _HASH.help, HASH_BUCKETS, {"operation": operation})
