@@ -4,8 +4,8 @@ A login verifies one password, so no server can log in more than cores / (time o
 second. Measured here for both implementations in the comparison: argon2-cffi (libargon2, C, what authgate
 uses) and golang.org/x/crypto/argon2 (what the Gin reference uses).
 
-A VM's speed drifts during a run (one hash took 32 ms at the start of a run and 40 to 43 ms half an hour later on
-the same host), so the login scenario also measures it on the server's own CPUs just before and after each of
+A VM's speed drifts during a run (one hash took 32 ms at the start of a run and 40 to 45 ms a quarter of an hour
+later on the same host), so the login scenario also measures it on the server's own CPUs just before and after each of
 its measurements (`beside`): `python bench/hashcost.py --samples N` prints argon2-cffi's median ms.
 """
 
