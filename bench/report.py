@@ -118,6 +118,21 @@ def cpu(key: str) -> Callable[[dict[str, Any]], float | None]:
     return lambda w: w.get("cpu", {}).get(key)
 
 
+def extra(key: str) -> Callable[[dict[str, Any]], Any]:
+    """A figure the scenario added to the round's result (login-real: the ms of one hash, see scenarios.py)."""
+    return lambda w: w.get("extra", {}).get(key)
+
+
+def hash_share(key: str, cores: int) -> Callable[[dict[str, Any]], float | None]:
+    """The round's logins per core times the ms of one hash under `key`: the share of that round's hash limit."""
+
+    def share(w: dict[str, Any]) -> float | None:
+        ms = extra(key)(w)
+        return ok_rps(w) / cores * ms / 1000 if ms else None
+
+    return share
+
+
 def socket_errors(w: dict[str, Any]) -> int:
     return sum(w["errors"][k] for k in ("connect", "read", "write"))
 
@@ -188,22 +203,13 @@ def login_table(run: Run, sc: dict[str, Any]) -> str:
             per_core = (s(ok_rps) or 0) / cores
             impl = "go_x_crypto_ms" if target.startswith("gin") else "argon2_cffi_ms"
             limit = 1000 / hash_ms[impl] if hash_ms.get(impl) else None
-
-            def share_beside(w: dict[str, Any], cores: int = cores) -> float | None:
-                beside = w.get("extra", {}).get("hash_ms")
-                return ok_rps(w) / cores * beside / 1000 if beside else None
-
-            def share_own(w: dict[str, Any], cores: int = cores) -> float | None:
-                own = w.get("extra", {}).get("own_hash_cpu_ms")
-                return ok_rps(w) / cores * own / 1000 if own else None
-
             rows.append([
                 run.label(placement, key, "", target), placement, f_num(s(lambda w: w["connections"])),
                 f_num(s(ok_rps), 1),
                 f_num(per_core, 1), f_num(limit, 1) + f" ({impl.split('_ms')[0]})" if limit else "-",
                 f_pct(per_core / limit if limit else None),
-                f_num(s(lambda w: w.get("extra", {}).get("hash_ms")), 1), f_pct(s(share_beside)),
-                f_num(s(lambda w: w.get("extra", {}).get("own_hash_cpu_ms")), 1), f_pct(s(share_own)),
+                f_num(s(extra("hash_ms")), 1), f_pct(s(hash_share("hash_ms", cores))),
+                f_num(s(extra("own_hash_cpu_ms")), 1), f_pct(s(hash_share("own_hash_cpu_ms", cores))),
                 f_ratio(per_core / 15),
                 f_ratios(run.ratios(placement, key, "", target, "gin-real", ok_rps)),
                 f_num(s(lat("p50")), 0), f_num(s(lat("p99")), 0), f_num(s(err("status"))),
