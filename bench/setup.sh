@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the benchmark needs, when it is missing, for the Python interpreter given as $1:
 #   - Debian packages: wrk, Go, and the Go libraries the Gin references build from (offline, GOPATH mode);
+#     valgrind, for bench/instructions.py;
 #   - the pinned packages of bench/requirements.txt (reference servers, runner, charts);
 #   - authgate itself (editable, from this repository) when it is not importable.
 # bench/run.py calls it unless --no-setup is given; it is safe to run again.
@@ -17,6 +18,7 @@ DEBS=(
   golang-github-golang-jwt-jwt-dev
   golang-golang-x-crypto-dev
   golang-github-jackc-pgx-v4-dev
+  valgrind
 )
 
 missing=()
