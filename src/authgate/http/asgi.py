@@ -6,9 +6,9 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
-from authgate.errors import BadRequest, PayloadTooLarge
+from authgate.errors import PayloadTooLarge
 from authgate.http.deadlines import BodyDeadlines
-from authgate.http.request import Request
+from authgate.http.request import Request, declared_length
 
 if TYPE_CHECKING:
     from authgate.app import App
@@ -37,12 +37,7 @@ class AsgiHeaders:
 
 def body_reader(receive: Receive, headers: AsgiHeaders, deadlines: BodyDeadlines) -> Callable[[int], Awaitable[bytes]]:
     async def read(limit: int) -> bytes:
-        length = headers.get("content-length")
-        if length is not None:
-            if not length.isdigit() or len(length) > 12:
-                raise BadRequest("Invalid Content-Length")
-            if int(length) > limit:
-                raise PayloadTooLarge(f"The body may be at most {limit} bytes")
+        declared_length(headers, limit)
         return await deadlines.read(_messages(receive, limit))
 
     return read
@@ -76,7 +71,7 @@ async def serve_asgi(app: App, scope: Scope, receive: Receive, send: Send) -> No
     peer = client[0] if client else ""
     query = scope.get("query_string", b"").decode("latin-1")
     receive_body = body_reader(receive, headers, app.body_deadlines)
-    req = Request(scope["method"], scope["path"], query, headers, peer, receive_body, app.services)
+    req = Request(scope["method"], scope["path"], query, headers, peer, peer, receive_body, app.services)
     if app.proxy_trust.networks:
         req.client_ip = app.proxy_trust.client_ip(peer, headers)
     response = await app.handle(req)

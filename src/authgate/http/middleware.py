@@ -37,10 +37,8 @@ def compose(handler: Handler, middleware: Sequence[Middleware]) -> Handler:
 
 
 def request_ids() -> Callable[[], str]:
-    """Unique ids, cheap to make: a random prefix per process and a counter."""
-    prefix = secrets.token_hex(6)
-    counter = itertools.count(1)
-    return lambda: f"{prefix}-{next(counter):x}"
+    """Unique ids, cheap to make: a random prefix per process and a counter (built in C, no Python frame)."""
+    return map(f"{secrets.token_hex(6)}-".__add__, map(str, itertools.count(1))).__next__
 
 
 Finisher = Callable[[Request, Response, float, "BaseException | None"], None]

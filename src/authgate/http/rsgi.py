@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from authgate.errors import BadRequest, PayloadTooLarge
+from authgate.errors import PayloadTooLarge
 from authgate.http.deadlines import BodyDeadlines
-from authgate.http.request import Request, peer_host
+from authgate.http.request import Request, declared_length, peer_host
 
 if TYPE_CHECKING:
     from authgate.app import App
 
 
-def body_reader(protocol: Any, headers: Any, deadlines: BodyDeadlines) -> Any:
-    async def read(limit: int) -> bytes:
-        length = headers.get("content-length")
-        if length is not None:
-            if not length.isdigit() or len(length) > 12:
-                raise BadRequest("Invalid Content-Length")
-            if int(length) > limit:
-                raise PayloadTooLarge(f"The body may be at most {limit} bytes")
-            body: bytes = await deadlines.read(protocol())
-            return body
-        return await deadlines.read(_chunks(protocol, limit))
-
-    return read
+async def read_body(protocol: Any, headers: Any, deadlines: BodyDeadlines, limit: int) -> bytes:
+    """The request's `BodyReader`, bound to its protocol by `partial` (cheaper than a closure made per request)."""
+    if declared_length(headers, limit) is not None:
+        body: bytes = await deadlines.read(protocol())
+        return body
+    return await deadlines.read(_chunks(protocol, limit))
 
 
 async def _chunks(protocol: Any, limit: int) -> bytes:
@@ -43,9 +37,11 @@ async def serve_rsgi(app: App, scope: Any, protocol: Any) -> None:
         return  # websockets are not part of this API; Granian closes the connection
     headers = scope.headers
     peer = peer_host(scope.client)
-    services = app.services
-    receive = body_reader(protocol, headers, app.body_deadlines)
-    req = Request(scope.method, scope.path, scope.query_string, headers, peer, receive, services)
+    receive = partial(read_body, protocol, headers, app.body_deadlines)
+    services = app._services  # the `services` property's check, without the cost of a call per request
+    if services is None:
+        raise RuntimeError("the app has not started")
+    req = Request(scope.method, scope.path, scope.query_string, headers, peer, peer, receive, services)
     if app.proxy_trust.networks:
         req.client_ip = app.proxy_trust.client_ip(peer, headers)
     response = await app.handle(req)
