@@ -125,6 +125,7 @@ class AccessLog:
     def write(self, req: Request, status: int, duration: float) -> None:
         ids = self.trace_ids() if self.trace_ids is not None else None
         buf = self._buf
+        start = len(buf)
         if self.console:
             buf += (
                 f"{self._timestamp()} {req.method} {req.route or '-'} {status} {duration * 1000:.1f}ms"
@@ -154,8 +155,13 @@ class AccessLog:
             )
             buf += b"\n"
         if len(buf) >= PIPE_BUF:
-            self.flush()
-        elif not self._scheduled:
+            if start:  # the lines before this one make a write of their own; this one starts the next
+                with memoryview(buf) as view:
+                    self._write(view[:start])
+                del buf[:start]
+            else:
+                self.flush()
+        if buf and not self._scheduled:
             self._scheduled = True
             try:
                 asyncio.get_running_loop().call_later(self.flush_interval, self.flush)
