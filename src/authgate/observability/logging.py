@@ -112,14 +112,21 @@ class AccessLog:
         self._scheduled = False
         self._stamp_ms = -1
         self._stamp = ""
+        self._second = -1
+        self._second_prefix = ""
 
     def _timestamp(self) -> str:
-        """The current time, formatted once per millisecond (many lines share one)."""
-        now = time.time()
-        ms = int(now * 1000)
+        """The current time as `_iso` writes it, made once per millisecond (many lines share one) from a prefix
+        made once per second: `datetime`'s isoformat cost a line more than the rest of it whenever the lines
+        were less than a millisecond apart (21,000 instructions against 8,800, callgrind)."""
+        ms = int(time.time() * 1000)
         if ms != self._stamp_ms:
             self._stamp_ms = ms
-            self._stamp = _iso(now)
+            second, millis = divmod(ms, 1000)
+            if second != self._second:
+                self._second = second
+                self._second_prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._stamp = f"{self._second_prefix}.{millis:03d}Z"
         return self._stamp
 
     def write(self, req: Request, status: int, duration: float) -> None:

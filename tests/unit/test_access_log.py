@@ -1,14 +1,16 @@
 """The access log's writes: whole lines, at most PIPE_BUF bytes each (so workers sharing stdout never interleave
-a line), one write per batch, every line once and in order."""
+a line), one write per batch, every line once and in order; and its timestamps, the same as the other logs'."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import random
+from unittest import mock
 
 from authgate.http.request import Request
-from authgate.observability.logging import PIPE_BUF, AccessLog
+from authgate.observability.logging import PIPE_BUF, AccessLog, _iso
 
 
 class RecordingLog(AccessLog):
@@ -75,3 +77,14 @@ async def test_what_is_buffered_is_written_after_the_flush_interval() -> None:
     finally:
         os.close(read)
         os.close(write)
+
+
+def test_timestamps_read_as_the_other_logs_do_across_seconds_days_and_years() -> None:
+    log = AccessLog(fd=-1)
+    rng = random.Random(7)
+    moments = [1_798_761_599.9994, 1_798_761_600.0004, 0.0004, 951_782_400.5004]  # a new year, 1970, 2000-02-29
+    moments += [rng.randrange(0, 4_000_000_000_000) / 1000 + 0.0004 for _ in range(2000)]
+    for first in moments:
+        for moment in (first, first + 0.001, first):  # the next millisecond comes from the cached second
+            with mock.patch("time.time", return_value=moment):
+                assert log._timestamp() == _iso(moment), moment
