@@ -151,6 +151,8 @@ def main(argv: list[str]) -> int:
     wanted = args.targets.split(",")
     if unknown := set(wanted) - set(known):
         raise SystemExit(f"unknown target(s): {', '.join(sorted(unknown))}")
+    if args.scenario == "me" and (plain := [n for n in wanted if not known[n].real_auth]):
+        raise SystemExit(f"no /auth/me on {', '.join(plain)}: the me scenario is for authgate and gin-real")
     for name in wanted:
         rounds = measure(known[name], args.scenario, args.requests, args.connections, args.rounds)
         spread = (max(rounds) - min(rounds)) / statistics.median(rounds)
