@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from prometheus_client.parser import text_string_to_metric_families
+
 import checks
 import cpuwatch
 import fixtures
@@ -150,14 +152,12 @@ def login_real(ctx: Context) -> Result:
 
 def hash_cpu(port: int) -> tuple[float, float]:
     """authgate's own account of its login hashes (its /metrics): CPU seconds spent in them, and how many."""
-    text = call(port, "GET", "/metrics").body.decode()
-    cpu = count = 0.0
-    for line in text.splitlines():
-        if line.startswith('authgate_password_hash_cpu_seconds_total{operation="verify"}'):
-            cpu = float(line.rsplit(" ", 1)[1])
-        elif line.startswith('authgate_password_hash_duration_seconds_count{operation="verify"}'):
-            count = float(line.rsplit(" ", 1)[1])
-    return cpu, count
+    wanted = {"authgate_password_hash_cpu_seconds_total": 0.0, "authgate_password_hash_duration_seconds_count": 0.0}
+    for family in text_string_to_metric_families(call(port, "GET", "/metrics").body.decode()):
+        for sample in family.samples:
+            if sample.name in wanted and sample.labels.get("operation") == "verify":
+                wanted[sample.name] = sample.value
+    return wanted["authgate_password_hash_cpu_seconds_total"], wanted["authgate_password_hash_duration_seconds_count"]
 
 
 def _logins(ctx: Context, count: int) -> list[fixtures.Tokens]:
