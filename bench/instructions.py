@@ -7,7 +7,7 @@ Each server runs under `valgrind --tool=callgrind` (with every process it forks 
 Then, `--rounds` times, its counters are zeroed, `--requests` GETs arrive over `--connections` keep-alive
 connections, and the counters are dumped. The figure is the instructions all of its processes executed in user
 space, divided by the requests. One connection (the default) sends one request at a time, so every request
-costs the server a whole turn of its event loop, and the count repeats within about 1% from run to run; over
+costs the server a whole turn of its event loop, and the count repeats within about 2% from run to run; over
 several connections the server batches requests as the timing falls, and runs differed by up to 7%. Throughput
 rounds on the same host differed by up to 4x: use this to compare two versions of the request path.
 
