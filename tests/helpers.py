@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Mapping
-from typing import Any, Protocol
+from collections.abc import Coroutine, Mapping
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
 from authgate.config import Settings, load_settings
+
+T = TypeVar("T")
 
 FAST_HASH = {"password_hash_memory_kib": 64, "password_hash_time_cost": 1, "hash_pool_size": 2}
 GENEROUS_LIMITS = {
@@ -126,3 +128,15 @@ BAD_JSON_BODIES: list[tuple[bytes, int, str]] = [
     (b"[" * 5000 + b"]" * 5000, 422, "validation_failed"),
     (b'{"a": ' * 3000 + b"1" + b"}" * 3000, 400, "malformed_json"),
 ]
+
+
+def run_to_end(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never waits for anything to its end, without an event loop (whose own objects would
+    blur a test of references)."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        result: T = done.value
+        return result
+    coroutine.close()
+    raise AssertionError("the coroutine waited for something")

@@ -15,9 +15,8 @@ from __future__ import annotations
 import importlib
 import json
 import pkgutil
-from collections.abc import Coroutine
 from types import SimpleNamespace
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlencode
 
 import msgspec
@@ -33,8 +32,8 @@ from authgate.http.decoding import read_form, read_json
 from authgate.http.handlers import audit, users
 from authgate.http.openapi import build_openapi
 from authgate.http.request import Request
+from helpers import run_to_end
 
-T = TypeVar("T")
 QUICK = settings(max_examples=150, deadline=None)
 
 
@@ -65,17 +64,6 @@ def test_every_json_operation_has_its_decoder_here() -> None:
     assert bodies <= {d.type.__name__ for d in DECODERS.values()}
 
 
-def _run(coroutine: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine that never waits for anything (our fake body is there at once) to its end."""
-    try:
-        coroutine.send(None)
-    except StopIteration as done:
-        result: T = done.value
-        return result
-    coroutine.close()
-    raise AssertionError("the coroutine waited for something")
-
-
 def _request(body: bytes = b"", query: str = "", content_type: str = "application/json") -> Request:
     async def receive(limit: int) -> bytes:
         return body
@@ -86,7 +74,7 @@ def _request(body: bytes = b"", query: str = "", content_type: str = "applicatio
 
 def _decodes_or_documented_error(decoder: msgspec.json.Decoder[Any], body: bytes) -> None:
     try:
-        value = _run(read_json(_request(body), decoder, max_bytes=1 << 20))
+        value = run_to_end(read_json(_request(body), decoder, max_bytes=1 << 20))
     except MalformedBody as exc:
         assert exc.detail in ("The request body is not valid JSON (UTF-8)", "The request body is nested too deeply")
     except ValidationFailed as exc:
@@ -160,7 +148,7 @@ def test_any_query_parses_or_is_a_validation_error(parse: Any, query_type: str, 
 @given(st.binary(max_size=300) | st.text(max_size=200).map(lambda t: t.encode("utf-8", "surrogatepass")))
 def test_any_form_parses_or_is_a_bad_request(body: bytes) -> None:
     try:
-        form = _run(read_form(_request(body, content_type="application/x-www-form-urlencoded")))
+        form = run_to_end(read_form(_request(body, content_type="application/x-www-form-urlencoded")))
     except BadRequest:
         return
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in form.items())
