@@ -1,6 +1,6 @@
 """Instructions per request, counted by callgrind: a figure that does not move with the host's noise.
 
-    python bench/instructions.py [--targets authgate,authgate-nolog,granian-raw] [--scenario ping|me]
+    python bench/instructions.py [--targets authgate,authgate-nolog,granian-raw] [--scenario ping|me|io]
                                  [--requests 2000] [--connections 1] [--rounds 3]
 
 Each server runs under `valgrind --tool=callgrind` (with every process it forks or execs) and serves a warm-up.
@@ -13,7 +13,9 @@ rounds on the same host differed by up to 4x: use this to compare two versions o
 
 It is not time. A cache miss or a system call costs one instruction here, the kernel's work is not counted, and
 Go's instructions are not Python's: compare a server with itself, or servers of one runtime, and leave speed to
-`make bench`. The `me` scenario logs in once and sends that one token on every connection.
+`make bench`. The `me` scenario logs in once and sends that one token on every connection. The `io` scenario
+asks for each server's 10 ms I/O endpoint: over many connections, the requests wait together, as in `make
+bench`'s ramp.
 """
 
 from __future__ import annotations
@@ -34,7 +36,17 @@ from procmem import descendants
 from servers import Launch, RunningServer, free_port, start
 from targets import Target, all_targets, placements
 
-SCENARIOS = {"ping": "/ping", "me": "/auth/me"}
+SCENARIOS = ("ping", "me", "io")
+
+
+def scenario_path(target: Target, scenario: str) -> str:
+    if scenario == "me":
+        return "/auth/me"
+    if scenario == "io":
+        if target.io_path is None:
+            raise SystemExit(f"{target.name} has no 10 ms I/O endpoint")
+        return target.io_path
+    return "/ping"
 
 
 async def _client(port: int, request: bytes, count: int) -> None:
@@ -121,7 +133,7 @@ def measure(target: Target, scenario: str, requests: int, connections: int, roun
             headers: dict[str, str] = {}
             if scenario == "me":
                 headers["authorization"] = f"Bearer {fixtures.login(port, fixtures.ADMIN).access}"
-            path = SCENARIOS[scenario]
+            path = scenario_path(target, scenario)
             send(port, path, headers, requests, connections)  # warm-up: the first rounds after less came out higher
             counters = Counters(server, out_dir)
             per_request = []
@@ -140,7 +152,7 @@ def measure(target: Target, scenario: str, requests: int, connections: int, roun
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--targets", default="granian-raw,authgate,authgate-nolog")
-    parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="ping")
+    parser.add_argument("--scenario", choices=SCENARIOS, default="ping")
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--connections", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=3)
