@@ -55,7 +55,7 @@ dist: $(BIN)/python
 	rm -rf build dist  # setuptools would ship stale files left in build/lib
 	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir dist . ./client
 
-## bench: the full benchmark against Gin, Flask and FastAPI (about 45 minutes; results in bench/results/)
+## bench: the full benchmark against Gin, Flask and FastAPI (45 to 50 minutes; results in bench/results/)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
