@@ -87,7 +87,7 @@ def recover(
                 for f in finish:
                     f(req, response, seconds, error)
             # The error's traceback holds this frame, which would hold the error: a reference cycle that only the
-            # collector frees, a dozen objects for every problem response (see test_middleware).
+            # collector frees, a dozen objects for every problem response (tests/unit/test_recover.py).
             error = None
             return response
 
