@@ -192,10 +192,11 @@ class App:
 
     # RSGI (Granian)
     def __rsgi_init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        from authgate.worker import release_stop_signals, schedule_threads
+        from authgate.worker import collect_less_often, release_stop_signals, schedule_threads
 
         schedule_threads(self.settings.worker_scheduling)
         loop.run_until_complete(self.startup())
+        collect_less_often()
         release_stop_signals(loop)  # a SIGTERM during the start-up stops the worker once Granian serves
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:

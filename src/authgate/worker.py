@@ -1,5 +1,5 @@
-"""A Granian worker process: its threads' scheduling policy (see `schedule_threads`), and the stop signals held
-back from its fork until Granian listens for them.
+"""A Granian worker process: its threads' scheduling policy (see `schedule_threads`), its garbage collector's
+thresholds (`collect_less_often`), and the stop signals held back from its fork until Granian listens for them.
 
 Granian's worker is forked with the parent's signal handlers, installs its own before the app's start-up
 (`__rsgi_init__`), but listens to them only once it serves. A SIGTERM anywhere in between was taken and lost,
@@ -12,6 +12,7 @@ that came in between is delivered then, and the worker stops as it should.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import sys
@@ -62,6 +63,24 @@ def _move_threads(old: int, new: int) -> None:
         except OSError as exc:  # a sandbox that forbids it: serve at the normal policy
             print(f"authgate: could not change the scheduling policy ({exc}); left as it is", file=sys.stderr)
             return
+
+
+YOUNG_GENERATION_THRESHOLD = 100_000
+"""Net allocations of container objects between two passes of the cyclic collector over the young generation
+(Python's default: 700). More than the requests in flight at 3,000 connections hold: at 20,000 a pass still came
+round while they were all alive (199 passes in 8 s, 0.6 s of them)."""
+
+
+def collect_less_often() -> None:
+    """In the worker, once it has started. A request allocates a few dozen container objects (its request, the
+    coroutines of its middleware, a task, a future, a timer while it waits) and frees them by reference count:
+    none is cyclic garbage (the collector found none under /ping, /auth/me, 10 ms of I/O or problem responses).
+    Yet at Python's default threshold it ran 700 to 850 young passes a second under 3,000 connections of the
+    10 ms I/O endpoint, each walking every request in flight, whose objects it then promoted into the older
+    generations and walked again: 1.2 to 1.4 s of its passes in 8 s, measured with `gc.callbacks`. At 100,000
+    it ran none in those 8 s, and callgrind counted 5% fewer instructions a request (109,851 -> 103,995 at
+    1,000 connections). Cyclic garbage, which a bug could still make, is still collected, in larger batches."""
+    gc.set_threshold(YOUNG_GENERATION_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def create_worker_app() -> App:
