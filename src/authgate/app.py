@@ -115,9 +115,12 @@ def page_paths(router: Router) -> frozenset[str]:
 
 
 class App:
-    def __init__(self, settings: Settings, *, tracing: Tracing | None = None) -> None:
-        """`tracing`: the tracer to use (tests); by default the OTEL_* variables decide (observability/tracing.py)."""
+    def __init__(self, settings: Settings, *, tracing: Tracing | None = None, migrated: bool = False) -> None:
+        """`tracing`: the tracer to use (tests); by default the OTEL_* variables decide (observability/tracing.py).
+        `migrated`: the database's migrations were applied before this app was made (by `authgate serve`, before
+        it forks the workers), so that its start-up need not check them again."""
         self.settings = settings
+        self.migrated = migrated
         self.router = build_router(settings)
         self.proxy_trust = ProxyTrust(settings.trusted_proxies)
         self.body_deadlines = BodyDeadlines(settings.body_read_timeout)
@@ -168,7 +171,7 @@ class App:
                 self.metrics.start()
             instruments = Instruments(self.metrics, self.tracing)
             try:
-                self._services = await Services.start(self.settings, instruments=instruments)
+                self._services = await Services.start(self.settings, migrate=not self.migrated, instruments=instruments)
             except BaseException:
                 if self.metrics is not None:
                     self.metrics.close()  # no shutdown() follows a failed start
@@ -212,5 +215,5 @@ class App:
         await serve_asgi(self, scope, receive, send)
 
 
-def create_app(settings: Settings | None = None, *, tracing: Tracing | None = None) -> App:
-    return App(settings if settings is not None else load_settings(), tracing=tracing)
+def create_app(settings: Settings | None = None, *, tracing: Tracing | None = None, migrated: bool = False) -> App:
+    return App(settings if settings is not None else load_settings(), tracing=tracing, migrated=migrated)

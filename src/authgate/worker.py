@@ -84,9 +84,10 @@ def collect_less_often() -> None:
 
 
 def create_worker_app() -> App:
-    """The app of one worker (Granian's factory). The block again, in case Granian ever spawns instead of forks."""
+    """The app of one worker (Granian's factory). The block again, in case Granian ever spawns instead of forks.
+    `authgate serve` has applied the migrations before forking (cli.py, `_prepare`)."""
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-    return create_app()
+    return create_app(migrated=True)
 
 
 def release_stop_signals(loop: asyncio.AbstractEventLoop) -> None:
