@@ -9,6 +9,7 @@ import getpass
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from authgate import cli_users
@@ -145,22 +146,26 @@ async def _keys(settings: Settings, command: str) -> int:
 
 
 def _serve(settings: Settings) -> int:
-    from granian import Granian
-    from granian.constants import HTTPModes, Interfaces
-    from granian.http import HTTP1Settings
-
-    from authgate.observability.serving import prepare_metrics
     from authgate.observability.tracing import check_environment
 
     check_environment(os.environ)  # OTEL_* asking for an exporter that is not installed: say so before forking
     # What would make every worker fail at its start is found here, once, before they are forked: Granian
-    # would respawn a failing worker forever.
-    _run(_prepare(settings))
-    # authgate.app is imported (with authgate.worker) before the workers are forked, so that they share these
-    # pages instead of each importing its own copy; and out of the collector's sight, so that its passes do not
-    # touch (and so copy) them.
-    from authgate.worker import hold_stop_signals_across_forks
+    # would respawn a failing worker forever. It waits on PostgreSQL, so it runs in a thread while this one
+    # imports what serving needs; the thread has ended before anything is forked.
+    with ThreadPoolExecutor(1, thread_name_prefix="authgate-prepare") as executor:
+        prepared = executor.submit(_run, _prepare(settings))
+        from granian import Granian
+        from granian.constants import HTTPModes, Interfaces
+        from granian.http import HTTP1Settings
 
+        from authgate.observability.serving import prepare_metrics
+
+        # authgate.app is imported (with authgate.worker) before the workers are forked, so that they share
+        # these pages instead of each importing its own copy; and out of the collector's sight, so that its
+        # passes do not touch (and so copy) them.
+        from authgate.worker import hold_stop_signals_across_forks
+
+        prepared.result()
     hold_stop_signals_across_forks()
 
     gc.freeze()
