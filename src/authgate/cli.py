@@ -187,6 +187,7 @@ def _serve(settings: Settings) -> int:
         http=HTTPModes.http1,
         workers=workers,
         backlog=2048,
+        backpressure=settings.worker_concurrency,
         http1_settings=HTTP1Settings(header_read_timeout=settings.header_read_timeout * 1000),
         respawn_failed_workers=True,
         workers_kill_timeout=settings.shutdown_timeout,
