@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -327,6 +326,8 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
 
 
 def _from_file(path: Path) -> dict[str, Any]:
+    import tomllib  # only with AUTHGATE_CONFIG: 3 ms of every start-up otherwise
+
     try:
         with path.open("rb") as fh:
             data = tomllib.load(fh)

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 from authgate.config import ConfigError, load_settings
-from authgate.domain.mail import MailError, MailMessage
+from authgate.domain.mail import MailError, MailMessage, PermanentMailError
 from authgate.mail import JinjaMailTemplates, MailOutbox, TemplateError, build_mailer
 from authgate.mail.console import ConsoleMailer
 from authgate.mail.files import FileMailer
 from authgate.mail.mime import to_mime
-from authgate.mail.smtp import PermanentMailError, SmtpMailer
+from authgate.mail.smtp import SmtpMailer
 from liveserver import free_port
 from mailserver import mail_server, make_certificate
 

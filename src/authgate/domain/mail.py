@@ -40,6 +40,10 @@ class MailError(Exception):
     """A message could not be handed to the mail server."""
 
 
+class PermanentMailError(MailError):
+    """The server refused for good (a 5xx answer): trying again would not help."""
+
+
 MailJob = Callable[[], Awaitable[Sequence[MailMessage]]]
 """Background work that ends in mail: it may read and write the database, then returns what to send."""
 

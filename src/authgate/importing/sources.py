@@ -11,7 +11,6 @@ The source database is only read: SQLite is opened read-only, PostgreSQL in a re
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, Final, Protocol
@@ -201,6 +200,8 @@ class SqliteSource:
     position_name = "id"
 
     def __init__(self, url: str, mapping: TableMapping) -> None:
+        import sqlite3  # here, not at the top: `authgate serve` imports this module (its CLI) but never reads SQLite
+
         path = sqlite_path(url)
         if not Path(path).is_file():
             raise SourceError(f"{path}: no such file")
@@ -220,6 +221,8 @@ class SqliteSource:
         return int(row[0])
 
     async def chunks(self, size: int) -> AsyncIterator[list[Item]]:
+        import sqlite3
+
         try:
             cursor = self.conn.execute(self._select)
             while rows := cursor.fetchmany(size):

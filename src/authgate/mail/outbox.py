@@ -17,8 +17,7 @@ import logging
 
 import msgspec
 
-from authgate.domain.mail import Mailer, MailError, MailJob, MailMessage
-from authgate.mail.smtp import PermanentMailError
+from authgate.domain.mail import Mailer, MailError, MailJob, MailMessage, PermanentMailError
 
 logger = logging.getLogger("authgate.mail")
 

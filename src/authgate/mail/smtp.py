@@ -13,12 +13,8 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 
-from authgate.domain.mail import MailError, MailMessage
+from authgate.domain.mail import MailError, MailMessage, PermanentMailError
 from authgate.mail.mime import to_mime
-
-
-class PermanentMailError(MailError):
-    """The server refused for good (a 5xx answer): trying again would not help."""
 
 
 class SmtpMailer:
