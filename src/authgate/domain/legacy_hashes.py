@@ -37,7 +37,6 @@ import binascii
 import hashlib
 import hmac
 import re
-from dataclasses import dataclass
 from typing import Final, Literal, NamedTuple
 
 import bcrypt
@@ -86,8 +85,7 @@ def verify(encoded: str, password: str) -> bool:
 # One dataclass per key-derivation function: the parameters parsed out of the string, and the check.
 
 
-@dataclass(frozen=True, slots=True)
-class _Pbkdf2:
+class _Pbkdf2(NamedTuple):
     digest: str
     iterations: int
     salt: bytes
@@ -98,8 +96,7 @@ class _Pbkdf2:
         return hmac.compare_digest(derived, self.expected)
 
 
-@dataclass(frozen=True, slots=True)
-class _Scrypt:
+class _Scrypt(NamedTuple):
     n: int
     r: int
     p: int
@@ -113,8 +110,7 @@ class _Scrypt:
         return hmac.compare_digest(derived, self.expected)
 
 
-@dataclass(frozen=True, slots=True)
-class _Bcrypt:
+class _Bcrypt(NamedTuple):
     encoded: bytes
 
     def matches(self, secret: bytes) -> bool:
@@ -122,8 +118,7 @@ class _Bcrypt:
         return len(secret) <= BCRYPT_MAX_PASSWORD_BYTES and hmac.compare_digest(derived, self.encoded)
 
 
-@dataclass(frozen=True, slots=True)
-class _Argon2:
+class _Argon2(NamedTuple):
     type: Type
     version: int
     memory_kib: int

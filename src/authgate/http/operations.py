@@ -12,8 +12,9 @@ database), so a handler lists only the errors of its own use case.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
+
+import msgspec
 
 from authgate.errors import AuthgateError
 
@@ -24,8 +25,7 @@ _ATTRIBUTE = "__authgate_operation__"
 Auth = Literal["none", "bearer", "admin"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Operation:
+class Operation(msgspec.Struct, frozen=True, kw_only=True):
     summary: str
     description: str = ""
     tag: str = ""
@@ -42,10 +42,10 @@ class Operation:
     status: int = 200
     media_type: str | tuple[str, ...] = "application/json"
     """The success body's media type (a tuple: one of these)."""
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
     """Headers of the success response: name → description."""
     errors: tuple[type[AuthgateError], ...] = ()
-    other_responses: dict[int, Any] = field(default_factory=dict)
+    other_responses: dict[int, Any] = msgspec.field(default_factory=dict)
     """Other JSON (not problem+json) responses: status → msgspec type."""
     uses_database: bool = True
     api: bool = True
