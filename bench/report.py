@@ -278,13 +278,29 @@ def startup_rows(run: Run) -> dict[tuple[str, str], dict[str, float | None]]:
             "after_pss": median(a["pss_kib"] / 1024 for a in after),
             "after_rss": median(a["rss_kib"] / 1024 for a in after),
             "processes": median(i["idle"]["processes"] for i in items),
+            # Runs measured before PSS was split (before 2026-12-06) show "-".
+            "idle_anon": _split(i["idle"] for i in items),
+            "after_anon": _split(after),
         }
     return out
 
 
+def _split(memories: Iterable[dict[str, Any]]) -> tuple[float, float] | None:
+    """Median anonymous and file PSS in MiB, or None when they were not measured."""
+    pairs = [(m["pss_anon_kib"] / 1024, m["pss_file_kib"] / 1024) for m in memories if m.get("pss_anon_kib")]
+    if not pairs:
+        return None
+    return median(p[0] for p in pairs), median(p[1] for p in pairs)
+
+
+def _split_cell(split: Any) -> str:
+    return "-" if split is None else f"{split[0]:.1f} / {split[1]:.1f}"
+
+
 def startup_table(run: Run) -> str:
-    header = ["Server", "Placement", "start ms (exec → first 200)", "idle PSS MiB", "idle RSS MiB",
-              "after load PSS MiB", "after load RSS MiB", "processes"]
+    header = ["Server", "Placement", "start ms (exec → first 200)", "idle PSS MiB", "idle PSS anon / file MiB",
+              "idle RSS MiB", "after load PSS MiB", "after load PSS anon / file MiB", "after load RSS MiB",
+              "processes"]
     data = startup_rows(run)
     rows = []
     for placement in run.placements:
@@ -293,8 +309,8 @@ def startup_table(run: Run) -> str:
             if d is None:
                 continue
             rows.append([run.labels[target], placement, f_num(d["startup_ms"], 0), f_num(d["idle_pss"], 1),
-                         f_num(d["idle_rss"], 1), f_num(d["after_pss"], 1), f_num(d["after_rss"], 1),
-                         f_num(d["processes"])])
+                         _split_cell(d["idle_anon"]), f_num(d["idle_rss"], 1), f_num(d["after_pss"], 1),
+                         _split_cell(d["after_anon"]), f_num(d["after_rss"], 1), f_num(d["processes"])])
     return table(header, rows)
 
 
