@@ -23,7 +23,7 @@ __all__ = ["JinjaMailTemplates", "MailOutbox", "OutboxStats", "TemplateError", "
 
 def build_mailer(settings: Settings) -> Mailer:
     # The SMTP and file mailers are imported only when chosen: with them come smtplib and the email package's
-    # MIME classes, which a worker that only logs its mails does without (5 to 7 ms of its start-up).
+    # MIME classes, which a worker that only logs its mails does without (about 7 ms of start-up on a slow host).
     if settings.smtp_host is not None:
         from authgate.mail.smtp import SmtpMailer
 
