@@ -98,18 +98,18 @@ async def run(database_url: str, calls: int, only: set[str], overrides: dict[str
 
         async def me_request() -> None:
             headers = Headers(authorization="Bearer " + token)
-            req = Request("GET", "/auth/me", "", headers, "127.0.0.1", "127.0.0.1", _no_body, services)
+            req = Request("GET", "/auth/me", "", headers, _no_body, services, _client_ip="127.0.0.1")
             response = await app.handle(req)
             assert response.status == 200, response.body
 
         async def users_request() -> None:
             headers = Headers(authorization="Bearer " + admin_token)
-            req = Request("GET", "/users", "limit=50", headers, "127.0.0.1", "127.0.0.1", _no_body, services)
+            req = Request("GET", "/users", "limit=50", headers, _no_body, services, _client_ip="127.0.0.1")
             response = await app.handle(req)
             assert response.status == 200, response.body
 
         async def ping_request() -> None:
-            req = Request("GET", "/ping", "", Headers(), "127.0.0.1", "127.0.0.1", _no_body, services)
+            req = Request("GET", "/ping", "", Headers(), _no_body, services, _client_ip="127.0.0.1")
             await app.handle(req)
 
         pieces: dict[str, Callable[[], Awaitable[object]]] = {

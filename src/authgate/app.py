@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Awaitable
 
 from authgate.config import Settings, load_settings
+from authgate.http import asgi, rsgi
 from authgate.http.asgi import Receive, Scope, Send, serve_asgi
 from authgate.http.cors import cors
 from authgate.http.deadlines import BodyDeadlines
@@ -19,7 +20,7 @@ from authgate.http.handlers.email_pages import EmailPages
 from authgate.http.handlers.pages import PageHandlers
 from authgate.http.middleware import access_log, compose, recover, request_ids, security_headers
 from authgate.http.operations import operation_of
-from authgate.http.request import ProxyTrust, Request
+from authgate.http.request import ProxyTrust, Request, client_address
 from authgate.http.responses import Response
 from authgate.http.router import Router
 from authgate.http.rsgi import serve_rsgi
@@ -123,6 +124,8 @@ class App:
         self.migrated = migrated
         self.router = build_router(settings)
         self.proxy_trust = ProxyTrust(settings.trusted_proxies)
+        self.rsgi_address = client_address(rsgi.peer, self.proxy_trust)
+        self.asgi_address = client_address(asgi.peer, self.proxy_trust)
         self.body_deadlines = BodyDeadlines(settings.body_read_timeout)
         self.tracing = tracing if tracing is not None else Tracing.from_environment()
         self.metrics = Metrics(settings.metrics_dir) if settings.metrics_enabled else None
@@ -130,22 +133,22 @@ class App:
             console=settings.log_format == "console", trace_ids=current_ids if self.tracing else None
         )
         finishers = [security_headers(API_SECURITY_HEADERS, PAGE_SECURITY_HEADERS)]
-        if self.metrics is not None:
-            finishers.append(self.metrics.observe)  # it sees the error behind a problem response
-        middleware = [recover(request_ids(), finishers, self.metrics)]
+        middleware = []
         if settings.cors_origins:
             pages = page_paths(self.router)
-            middleware.insert(
-                0,
-                cors(
-                    settings.cors_origins,
-                    credentials=settings.cors_allow_credentials,
-                    max_age=settings.cors_max_age,
-                    skip=lambda path: path in pages or path.startswith("/static/"),
-                ),
+            preflight, cors_headers = cors(
+                settings.cors_origins,
+                credentials=settings.cors_allow_credentials,
+                max_age=settings.cors_max_age,
+                skip=lambda path: path in pages or path.startswith("/static/"),
             )
+            middleware.append(preflight)
+            finishers.append(cors_headers)
+        if self.metrics is not None:
+            finishers.append(self.metrics.observe)  # it sees the error behind a problem response
         if settings.access_log:
-            middleware.insert(0, access_log(self.access_log, settings.access_log_sample))
+            finishers.append(access_log(self.access_log, settings.access_log_sample))  # last: what the client got
+        middleware.insert(0, recover(request_ids(), finishers, self.metrics))
         if self.tracing is not None:
             middleware.insert(0, request_spans(self.tracing))  # outermost: the access log line gets the trace id
         self.handle = compose(self.dispatch, middleware)

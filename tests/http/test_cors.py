@@ -67,6 +67,9 @@ async def test_the_preflight_is_answered(spa: httpx.AsyncClient) -> None:
     assert response.headers["access-control-allow-credentials"] == "true"
     assert "Origin" in response.headers["vary"]
     assert response.content == b""
+    # Answered inside the error handler, like any request: an id to quote, and the headers of the others.
+    assert response.headers["x-request-id"] and response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers.get_list("access-control-allow-origin") == [SPA]  # once: the finisher left it alone
 
 
 @pytest.mark.parametrize(

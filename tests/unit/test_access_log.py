@@ -10,6 +10,7 @@ import random
 from unittest import mock
 
 from authgate.http.request import Request
+from authgate.http.responses import Response
 from authgate.observability.logging import PIPE_BUF, AccessLog, _iso
 
 
@@ -26,7 +27,7 @@ def request(n: int, route: str = "/ping") -> Request:
     async def no_body(limit: int) -> bytes:
         return b""
 
-    req = Request("GET", route, "", {}, "192.0.2.1", "192.0.2.1", no_body, None)  # type: ignore[arg-type]
+    req = Request("GET", route, "", {}, no_body, None, _client_ip="192.0.2.1")  # type: ignore[arg-type]
     req.route, req.request_id = route, f"rid-{n}"
     return req
 
@@ -43,13 +44,13 @@ async def test_a_full_batch_is_one_write_and_the_line_that_filled_it_waits_for_t
     log = RecordingLog()
     line = 0
     while not log.writes:
-        log.write(request(line), 200, 0.001)
+        log.write(request(line), Response(200, b""), 0.001)
         line += 1
     assert len(log.writes) == 1  # not the batch and then the overflowing line in a second system call
     assert len(log.writes[0]) > PIPE_BUF - 250  # the batch was full
     assert log._buf.count(b"\n") == 1  # the line that did not fit is buffered
     for _ in range(200):
-        log.write(request(line), 200, 0.001)
+        log.write(request(line), Response(200, b""), 0.001)
         line += 1
     log.flush()
     check(log, line)
@@ -58,9 +59,9 @@ async def test_a_full_batch_is_one_write_and_the_line_that_filled_it_waits_for_t
 
 async def test_a_line_longer_than_pipe_buf_goes_alone_and_nothing_is_lost() -> None:
     log = RecordingLog()
-    log.write(request(0), 200, 0.001)
-    log.write(request(1, route="/" + "x" * (PIPE_BUF + 100)), 404, 0.001)
-    log.write(request(2), 200, 0.001)
+    log.write(request(0), Response(200, b""), 0.001)
+    log.write(request(1, route="/" + "x" * (PIPE_BUF + 100)), Response(404, b""), 0.001)
+    log.write(request(2), Response(200, b""), 0.001)
     log.flush()
     check(log, 3)
     assert any(len(chunk) > PIPE_BUF for chunk in log.writes)
@@ -70,7 +71,7 @@ async def test_what_is_buffered_is_written_after_the_flush_interval() -> None:
     read, write = os.pipe()
     try:
         log = AccessLog(fd=write, flush_interval=0.01)
-        log.write(request(0), 200, 0.001)
+        log.write(request(0), Response(200, b""), 0.001)
         await asyncio.sleep(0.1)
         os.set_blocking(read, False)
         assert json.loads(os.read(read, PIPE_BUF))["request_id"] == "rid-0"

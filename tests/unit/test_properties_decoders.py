@@ -69,7 +69,7 @@ def _request(body: bytes = b"", query: str = "", content_type: str = "applicatio
         return body
 
     headers = {"content-type": content_type}
-    return Request("POST", "/", query, headers, "192.0.2.1", "192.0.2.1", receive, SERVICES)  # type: ignore[arg-type]
+    return Request("POST", "/", query, headers, receive, SERVICES, _client_ip="192.0.2.1")  # type: ignore[arg-type]
 
 
 def _decodes_or_documented_error(decoder: msgspec.json.Decoder[Any], body: bytes) -> None:

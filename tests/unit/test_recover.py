@@ -71,7 +71,7 @@ def test_the_error_is_freed_with_the_response_without_the_collector(
     handle = recover(
         lambda: "req-1", [lambda req, response, seconds, exc: seen.append((response.status, type(exc).__name__))]
     )(handler)
-    request = Request("GET", "/nope", "", {}, "127.0.0.1", "127.0.0.1", None, None)  # type: ignore[arg-type]
+    request = Request("GET", "/nope", "", {}, None, None, _client_ip="127.0.0.1")  # type: ignore[arg-type]
     _raised.clear()
 
     with _logged() as log:

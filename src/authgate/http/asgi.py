@@ -60,6 +60,12 @@ async def _messages(receive: Receive, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def peer(scope: Scope, headers: Any) -> str:
+    """The peer's address in an ASGI scope ("" when the server does not say)."""
+    client = scope.get("client")
+    return str(client[0]) if client else ""
+
+
 async def serve_asgi(app: App, scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] == "lifespan":
         await _lifespan(app, receive, send)
@@ -67,13 +73,9 @@ async def serve_asgi(app: App, scope: Scope, receive: Receive, send: Send) -> No
     if scope["type"] != "http":
         return
     headers = AsgiHeaders(scope["headers"])
-    client = scope.get("client")
-    peer = client[0] if client else ""
     query = scope.get("query_string", b"").decode("latin-1")
     receive_body = body_reader(receive, headers, app.body_deadlines)
-    req = Request(scope["method"], scope["path"], query, headers, peer, peer, receive_body, app.services)
-    if app.proxy_trust.networks:
-        req.client_ip = app.proxy_trust.client_ip(peer, headers)
+    req = Request(scope["method"], scope["path"], query, headers, receive_body, app.services, app.asgi_address, scope)
     response = await app.handle(req)
     await send(
         {

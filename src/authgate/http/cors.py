@@ -1,8 +1,8 @@
 """CORS for the JSON API: single-page apps on the origins in AUTHGATE_CORS_ORIGINS may call it from a browser.
 
-Composed only when origins are configured (otherwise the API pays nothing). It sits outside the error
-handler, so that a 401 or 422 problem reaches the app's script too. The browser pages are not part of it:
-they never answer another origin.
+Composed only when origins are configured (otherwise the API pays nothing). Its headers are added by one of
+the error handler's finishers, which see every response, so that a 401 or 422 problem reaches the app's script
+too. The browser pages are not part of it: they never answer another origin.
 
 - A request without `Origin` (servers, curl, same-origin pages) passes untouched but for `Vary: Origin`.
 - An allowed origin gets `Access-Control-Allow-Origin` naming it (or `*` when configured so, never together
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from authgate.http.middleware import Finisher, Middleware
 from authgate.http.request import Request
 from authgate.http.responses import Response
 from authgate.http.router import Handler
@@ -31,8 +32,11 @@ _PREFLIGHT_VARY = ("vary", "Origin, Access-Control-Request-Method, Access-Contro
 
 def cors(
     origins: tuple[str, ...], *, credentials: bool, max_age: int, skip: Callable[[str], bool]
-) -> Callable[[Handler], Handler]:
-    """The CORS middleware for `origins`; `skip(path)` is true for the paths that are not the JSON API."""
+) -> tuple[Middleware, Finisher]:
+    """CORS for `origins`, in two parts, both inside `recover` (so a preflight gets a request id, metrics and its
+    access-log line like any request): the middleware that answers preflights, and the finisher that gives every
+    other response its CORS headers, problem responses included. `skip(path)` is true for the paths that are
+    not the JSON API."""
     any_origin = "*" in origins
     allowed = frozenset(o for o in origins if o != "*")
     extra: list[tuple[str, str]] = [("access-control-expose-headers", EXPOSE_HEADERS)]
@@ -51,27 +55,33 @@ def cors(
             return origin
         return "*" if any_origin and origin != "null" else None
 
+    def is_preflight(req: Request) -> bool:
+        return req.method == "OPTIONS" and req.headers.get("access-control-request-method") is not None
+
     def middleware(handler: Handler) -> Handler:
-        async def cors_middleware(req: Request) -> Response:
-            origin = req.headers.get("origin")
-            if origin is None or skip(req.path):
-                response = await handler(req)
-                if origin is None and not any_origin:
-                    response.headers.append(_VARY)
-                return response
-            granted = allow_origin(origin)
-            if req.method == "OPTIONS" and req.headers.get("access-control-request-method") is not None:
+        async def cors_preflight(req: Request) -> Response:
+            if is_preflight(req) and (origin := req.headers.get("origin")) is not None and not skip(req.path):
                 headers = [_PREFLIGHT_VARY]
+                granted = allow_origin(origin)
                 if granted is not None:
                     headers += [("access-control-allow-origin", granted), *preflight_extra]
                 return Response(204, b"", headers)
-            response = await handler(req)
-            if granted is not None:
-                response.headers += [("access-control-allow-origin", granted), *extra]
+            return await handler(req)
+
+        return cors_preflight
+
+    def add_cors_headers(req: Request, response: Response, seconds: float, error: BaseException | None) -> None:
+        origin = req.headers.get("origin")
+        if origin is None:
             if not any_origin:
                 response.headers.append(_VARY)
-            return response
+            return
+        if skip(req.path) or is_preflight(req):  # not the API; or answered above, with the headers it needs
+            return
+        granted = allow_origin(origin)
+        if granted is not None:
+            response.headers += [("access-control-allow-origin", granted), *extra]
+        if not any_origin:
+            response.headers.append(_VARY)
 
-        return cors_middleware
-
-    return middleware
+    return middleware, add_cors_headers

@@ -1,5 +1,6 @@
 """Middleware: plain functions from a handler to a handler, composed once at start (see `app.py`); and the
-finishers that `recover` hands every response to (security headers, metrics), which need no frame of their own.
+finishers that `recover` hands every response to (security headers, CORS headers, metrics, the access log),
+which need no frame of their own.
 
 Each is stateless; what a request carries lives on the request object.
 """
@@ -44,7 +45,7 @@ def request_ids() -> Callable[[], str]:
 Finisher = Callable[[Request, Response, float, "BaseException | None"], None]
 """Sees each finished response: the request, the response (it may add headers), the seconds the request took and
 the error behind a problem response. It runs in `recover`'s frame: it may not await, and it adds no frame of its
-own to the request's path (security headers, metrics)."""
+own to the request's path (security headers, CORS headers, metrics, the access log)."""
 
 
 class InFlight(Protocol):
@@ -96,23 +97,18 @@ def recover(
     return middleware
 
 
-def access_log(log: AccessLog, sample: float = 1.0) -> Middleware:
+def access_log(log: AccessLog, sample: float = 1.0) -> Finisher:
     """One JSON line per request: what, who, how it ended and how long it took. With `sample` below 1, only that
-    share of the requests answered below 400, at random, and every other one."""
+    share of the requests answered below 400, at random, and every other one. A finisher, the last one: the line
+    tells what the client got."""
+    if sample >= 1:
+        return log.write
 
-    every = sample >= 1
+    def write_sampled(req: Request, response: Response, seconds: float, error: BaseException | None) -> None:
+        if response.status >= 400 or random() < sample:  # noqa: S311  (sampling, not a secret)
+            log.write(req, response, seconds, error)
 
-    def middleware(handler: Handler) -> Handler:
-        async def access_log_middleware(req: Request) -> Response:
-            start = time.perf_counter()
-            response = await handler(req)
-            if every or response.status >= 400 or random() < sample:  # noqa: S311  (sampling, not a secret)
-                log.write(req, response.status, time.perf_counter() - start)
-            return response
-
-        return access_log_middleware
-
-    return middleware
+    return write_sampled
 
 
 def security_headers(headers: Sequence[tuple[str, str]], pages: Sequence[tuple[str, str]] = ()) -> Finisher:

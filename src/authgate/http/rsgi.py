@@ -32,17 +32,19 @@ async def _chunks(protocol: Any, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def peer(scope: Any, headers: Any) -> str:
+    """The peer's address in Granian's scope (read by `Request.client_ip`, when asked)."""
+    return peer_host(scope.client)
+
+
 async def serve_rsgi(app: App, scope: Any, protocol: Any) -> None:
     if scope.proto != "http":
         return  # websockets are not part of this API; Granian closes the connection
     headers = scope.headers
-    peer = peer_host(scope.client)
     receive = partial(read_body, protocol, headers, app.body_deadlines)
     services = app._services  # the `services` property's check, without the cost of a call per request
     if services is None:
         raise RuntimeError("the app has not started")
-    req = Request(scope.method, scope.path, scope.query_string, headers, peer, peer, receive, services)
-    if app.proxy_trust.networks:
-        req.client_ip = app.proxy_trust.client_ip(peer, headers)
+    req = Request(scope.method, scope.path, scope.query_string, headers, receive, services, app.rsgi_address, scope)
     response = await app.handle(req)
     protocol.response_bytes(response.status, response.headers, response.body)

@@ -22,6 +22,7 @@ import msgspec
 
 if TYPE_CHECKING:
     from authgate.http.request import Request
+    from authgate.http.responses import Response
 
 _STANDARD_ATTRS = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 _encoder = msgspec.json.Encoder()
@@ -127,7 +128,9 @@ class AccessLog:
             self._stamp = f"{self._second_prefix}.{millis:03d}Z"
         return self._stamp
 
-    def write(self, req: Request, status: int, duration: float) -> None:
+    def write(self, req: Request, response: Response, duration: float, error: BaseException | None = None) -> None:
+        """The line of a finished request (a finisher of `recover`, http/middleware.py)."""
+        status = response.status
         ids = self.trace_ids() if self.trace_ids is not None else None
         buf = self._buf
         start = len(buf)
@@ -141,19 +144,19 @@ class AccessLog:
             ).encode()
         else:
             _encode_into(
-                AccessRecord(
-                    timestamp=self._timestamp(),
-                    level="error" if status >= 500 else "info",
-                    event="request",
-                    request_id=req.request_id,
-                    method=req.method,
-                    route=req.route or "unmatched",
-                    status=status,
-                    duration_ms=int(duration * 1_000_000) / 1000,
-                    client_ip=req.client_ip,
-                    user_id=req.user_id,
-                    trace_id=ids[0] if ids else None,
-                    span_id=ids[1] if ids else None,
+                AccessRecord(  # by position: 600 instructions fewer than by keyword (callgrind)
+                    self._timestamp(),
+                    "error" if status >= 500 else "info",
+                    "request",
+                    req.request_id,
+                    req.method,
+                    req.route or "unmatched",
+                    status,
+                    int(duration * 1_000_000) / 1000,
+                    req.client_ip,
+                    req.user_id,
+                    ids[0] if ids else None,
+                    ids[1] if ids else None,
                 ),
                 buf,
                 -1,
