@@ -199,10 +199,10 @@ def _serve(settings: Settings) -> int:
 
 
 async def _prepare(settings: Settings) -> int:
-    """Migrate the database, make the first signing key and server secrets (or check that the key-encryption key
-    opens the existing keys), and check the mail-template overrides. Not the whole of `Services.start`: each
-    worker does that anyway, and the rest (a warm-up hash, the secrets of cursors, devices and browsers) would
-    only be done twice."""
+    """Migrate the database, make the first signing key (or check that the key-encryption key opens the existing
+    keys), and check the mail-template overrides. Not the whole of `Services.start`: each worker does that anyway,
+    and the rest (the secrets of cursors, devices and browsers, the rate limiter's store) would only be done
+    twice."""
     from authgate.domain.clock import utcnow
     from authgate.services import check_mail_templates, start_signing_keys
     from authgate.storage import open_database
