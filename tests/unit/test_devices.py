@@ -66,10 +66,13 @@ def test_malformed_and_tampered_tokens() -> None:
     for bad in (None, "", "x" * 200, "a.b.c.d", "é" + token[1:], token.replace(".", ":"), token + ".x"):
         assert DeviceTokens.parse(bad) is None
     user_id, issued, nonce, tag = token.split(".")
+    other = {"A": "B"}  # a character that decodes to other bits than the one it replaces
     for forged in (
         f"{user_id}.{int(issued) + 1}.{nonce}.{tag}",
         f"{user_id}.{issued}.{nonce}x.{tag}",
-        f"{user_id}.{issued}.{nonce}.{tag[:-2]}AA",
+        f"{user_id}.{issued}.{nonce}.{other.get(tag[0], 'A')}{tag[1:]}",
+        f"{user_id}.{issued}.{nonce}.{tag[:-2]}{other.get(tag[-2], 'A')}{tag[-1]}",
     ):
+        assert forged != token  # "AA" in place of the tag's last two characters was the token itself 1 time in 256
         device = DeviceTokens.parse(forged)
         assert device is None or not devices.is_valid_for(device, alice)
