@@ -222,7 +222,7 @@ def login_table(run: Run, sc: dict[str, Any]) -> str:
 def ramp_table(run: Run, sc: dict[str, Any]) -> str:
     key, baselines = sc["key"], sc["baselines"]
     header = ["Server", "Placement", "conns", "ok req/s", *[f"x {b}" for b in baselines], "success", "mean ms",
-              "p99 ms", "completed", "timeouts", "socket errors", "non-2xx"]
+              "p99 ms", "completed", "timeouts", "socket errors", "non-2xx", "server cores"]
     rows = []
     for placement in run.placements:
         targets = {t for step in run.steps(key) for t in run.targets_in(placement, key, step)}
@@ -236,7 +236,7 @@ def ramp_table(run: Run, sc: dict[str, Any]) -> str:
                     *[f_ratios(run.ratios(placement, key, step, target, b, ok_rps)) for b in baselines],
                     f_pct(s(lambda w: w["success_rate"])), f_num(s(lat("mean")), 1), f_num(s(lat("p99")), 1),
                     f_num(s(lambda w: w["requests"])), f_num(s(err("timeout"))), f_num(s(socket_errors)),
-                    f_num(s(err("status"))),
+                    f_num(s(err("status"))), f_num(s(cpu("server")), 2),
                 ])
     return table(header, rows)
 
