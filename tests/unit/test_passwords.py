@@ -77,10 +77,37 @@ async def test_pool_refuses_beyond_capacity_after_a_short_pause_and_takes_no_pla
         assert pool.pending == 2  # waiting to be refused is not a place in the queue
         with pytest.raises(Overloaded):
             await refused
-        assert SHED_DELAY_SECONDS <= time.monotonic() - started < SHED_DELAY_SECONDS + 1
+        assert SHED_DELAY_SECONDS / 2 <= time.monotonic() - started < SHED_DELAY_SECONDS * 1.5 + 1
         gate.set()
         assert await first and await second
         assert pool.pending == 0
+    finally:
+        gate.set()
+        pool.close()
+
+
+async def test_refusals_are_spread_out_so_that_refused_clients_do_not_retry_in_step() -> None:
+    """Refused together, answered apart: with one fixed pause, clients that retry at once stay in step and the
+    event loop answers all of them in one stretch, which every other request waits behind."""
+    pool = HashPool(threads=1, queue_size=0)
+    gate = threading.Event()
+
+    async def refusal_time() -> float:
+        with pytest.raises(Overloaded):
+            await pool.run(gate.wait, 5)
+        return time.monotonic()
+
+    try:
+        busy = asyncio.ensure_future(pool.run(gate.wait, 5))
+        await asyncio.sleep(0.05)
+        started = time.monotonic()
+        times = await asyncio.gather(*(refusal_time() for _ in range(20)))
+        waits = sorted(t - started for t in times)
+        assert waits[0] >= SHED_DELAY_SECONDS / 2 and waits[-1] < SHED_DELAY_SECONDS * 1.5 + 0.5
+        # 20 draws from a window of SHED_DELAY_SECONDS: all within a fifth of it has a chance below 1e-11
+        assert waits[-1] - waits[0] > SHED_DELAY_SECONDS / 5
+        gate.set()
+        assert await busy
     finally:
         gate.set()
         pool.close()

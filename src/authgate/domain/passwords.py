@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import random
 import secrets
 import sys
 import threading
@@ -136,7 +137,8 @@ def _b64(data: bytes) -> str:
 
 HashPriority = Literal["idle", "low", "normal"]
 SHED_DELAY_SECONDS = 0.25
-"""How long a job that finds the pool full waits before it is refused."""
+"""How long, on average, a job that finds the pool full waits before it is refused: each waits a random time
+between half and one and a half times this."""
 
 
 class HashPool:
@@ -145,7 +147,10 @@ class HashPool:
     argon2-cffi releases the GIL, so `threads` hashes run truly in parallel. When `threads + queue_size`
     jobs are already in the pool, `run` raises `Overloaded` (503) instead of queueing without bound, after
     SHED_DELAY_SECONDS: clients that retry at once (a login storm) would otherwise spend the CPU on refusals
-    (9,000 a second on one core, measured) that the hashes need; paced, 128 of them cost a few percent.
+    (9,000 a second on one core, measured) that the hashes need; paced, 128 of them cost a few percent. The
+    pause is drawn at random around SHED_DELAY_SECONDS: with a fixed one, refused clients that retry at once
+    stay in step, and every quarter second the event loop answered them all in one 5 ms stretch that every
+    other request waited behind (perf sched; the benchmark's /ping p99 during a login storm).
 
     The hashing threads run at a lower priority than the event loop (`priority`, on Linux): a hash takes tens
     of milliseconds of CPU, and at equal priority a thread that wakes to answer a request waits for the
@@ -174,7 +179,7 @@ class HashPool:
         """Refuse now (after SHED_DELAY_SECONDS) when a job would be refused: a login checks this before it
         spends a database query on a password it could not hash."""
         if self.pending >= self.capacity:
-            await asyncio.sleep(SHED_DELAY_SECONDS)
+            await asyncio.sleep(SHED_DELAY_SECONDS * (0.5 + random.random()))  # noqa: S311  (pacing, not a secret)
             raise Overloaded()
 
     async def run(self, fn: Callable[..., T], *args: object) -> T:
