@@ -86,26 +86,32 @@ async def test_pool_refuses_beyond_capacity_after_a_short_pause_and_takes_no_pla
         pool.close()
 
 
-async def test_refusals_are_spread_out_so_that_refused_clients_do_not_retry_in_step() -> None:
+async def test_refusals_are_spread_out_so_that_refused_clients_do_not_retry_in_step(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Refused together, answered apart: with one fixed pause, clients that retry at once stay in step and the
-    event loop answers all of them in one stretch, which every other request waits behind."""
+    event loop answers all of them in one stretch, which every other request waits behind. The pauses are
+    read as they are asked for, not timed, so that a busy machine cannot bunch them up or spread them out."""
     pool = HashPool(threads=1, queue_size=0)
     gate = threading.Event()
+    pauses: list[float] = []
+    sleep = asyncio.sleep
 
-    async def refusal_time() -> float:
-        with pytest.raises(Overloaded):
-            await pool.run(gate.wait, 5)
-        return time.monotonic()
+    async def recorded_sleep(delay: float) -> None:
+        pauses.append(delay)
+        await sleep(0)
 
     try:
         busy = asyncio.ensure_future(pool.run(gate.wait, 5))
-        await asyncio.sleep(0.05)
-        started = time.monotonic()
-        times = await asyncio.gather(*(refusal_time() for _ in range(20)))
-        waits = sorted(t - started for t in times)
-        assert waits[0] >= SHED_DELAY_SECONDS / 2 and waits[-1] < SHED_DELAY_SECONDS * 1.5 + 0.5
+        await sleep(0.05)
+        monkeypatch.setattr(asyncio, "sleep", recorded_sleep)
+        for outcome in await asyncio.gather(*(pool.run(gate.wait, 5) for _ in range(20)), return_exceptions=True):
+            assert isinstance(outcome, Overloaded)
+        monkeypatch.undo()
+        assert len(pauses) == 20
+        assert all(SHED_DELAY_SECONDS / 2 <= p < SHED_DELAY_SECONDS * 3 / 2 for p in pauses), pauses
         # 20 draws from a window of SHED_DELAY_SECONDS: all within a fifth of it has a chance below 1e-11
-        assert waits[-1] - waits[0] > SHED_DELAY_SECONDS / 5
+        assert max(pauses) - min(pauses) > SHED_DELAY_SECONDS / 5, pauses
         gate.set()
         assert await busy
     finally:
