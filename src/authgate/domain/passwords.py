@@ -149,8 +149,9 @@ class HashPool:
     SHED_DELAY_SECONDS: clients that retry at once (a login storm) would otherwise spend the CPU on refusals
     (9,000 a second on one core, measured) that the hashes need; paced, 128 of them cost a few percent. The
     pause is drawn at random around SHED_DELAY_SECONDS: with a fixed one, refused clients that retry at once
-    stay in step, and every quarter second the event loop answered them all in one 5 ms stretch that every
-    other request waited behind (perf sched; the benchmark's /ping p99 during a login storm).
+    stay in step, and every quarter second the event loop answered them all in one stretch of a few
+    milliseconds that every other request waited behind (perf sched; the benchmark's /ping p99 during a login
+    storm).
 
     The hashing threads run at a lower priority than the event loop (`priority`, on Linux): a hash takes tens
     of milliseconds of CPU, and at equal priority a thread that wakes to answer a request waits for the
