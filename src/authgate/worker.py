@@ -39,9 +39,12 @@ def schedule_threads(policy: str) -> None:
     quarter of the CPU in the kernel. With SCHED_BATCH a waking thread waits for the running one to block or
     use its slice, and they take turns: 3,903 -> 4,987 listings/s, 60,660 -> 64,917 /ping/s, p99 lower.
 
-    Not in the supervisor, and not while the worker exits (`unschedule_threads`): a batch worker exited more
-    slowly than Granian's stop allows for, and it killed workers that were already exiting (3 stops in 40
-    right after a start, under load). The hashing threads (SCHED_IDLE) are left as they are."""
+    Not in the supervisor, and not while the worker exits (`unschedule_threads`). Granian's stop and its
+    watcher thread both wait for each exiting worker; the loser of that race gets ECHILD, reads the worker as
+    still alive unless the winner records its exit within 1 ms, and logs that it kills it. With the supervisor
+    at batch that happened in 3 stops of 40 right after a start, under load (0 of 60 since; it still can, 1 in
+    60 on a slow host with both cores busy: tests/e2e/test_live_server.py). The hashing threads (SCHED_IDLE)
+    are left as they are."""
     if policy == "batch" and sys.platform == "linux":
         _move_threads(os.SCHED_OTHER, os.SCHED_BATCH)
 

@@ -89,8 +89,16 @@ def test_sigterm_as_the_workers_start_stops_the_server_at_once(attempt: int, sql
         process.send_signal(signal.SIGTERM)
         stopped = time.monotonic()
         assert process.wait(timeout=25) == 0
-        assert time.monotonic() - stopped < 5, log.read_text(errors="replace")
-        assert "Killing worker" not in log.read_text(errors="replace")
+        # A lost signal meant a stop only at the kill timeout (20 s here). Each worker says it stops its runtime
+        # once it has the signal, so both got it and stopped themselves.
+        text = log.read_text(errors="replace")
+        assert time.monotonic() - stopped < 5, text
+        assert "Stopping worker-1 runtime-1" in text and "Stopping worker-2 runtime-1" in text, text
+        # Not checked: Granian's "Killing worker-N after it refused to gracefully stop". Its stop and its
+        # per-worker watcher thread both wait for each exiting worker; the one that loses gets ECHILD, which
+        # multiprocessing reads as "still alive" until the winner has recorded the exit, and Granian waits
+        # 1 ms for that. Under load it logs a kill of a worker that has already exited (seen 1 in 60 stops with
+        # both cores busy, waitpid traced); the worker's exit code was 0 and the stop took 0.12 s.
     finally:
         if process.poll() is None:
             process.kill()
