@@ -42,8 +42,8 @@ def schedule_threads(policy: str) -> None:
     Not in the supervisor, and not while the worker exits (`unschedule_threads`). Granian's stop and its
     watcher thread both wait for each exiting worker; the loser of that race gets ECHILD, reads the worker as
     still alive unless the winner records its exit within 1 ms, and logs that it kills it. With the supervisor
-    at batch that happened in 3 stops of 40 right after a start, under load (0 of 60 since; it still can, 1 in
-    60 on a slow host with both cores busy: tests/e2e/test_live_server.py). The hashing threads (SCHED_IDLE)
+    at batch that happened in 3 stops of 40 right after a start, under load (0 of 60 since; it still can, 3 in
+    130 on a slow host with both cores busy: tests/e2e/test_live_server.py). The hashing threads (SCHED_IDLE)
     are left as they are."""
     if policy == "batch" and sys.platform == "linux":
         _move_threads(os.SCHED_OTHER, os.SCHED_BATCH)

@@ -97,8 +97,8 @@ def test_sigterm_as_the_workers_start_stops_the_server_at_once(attempt: int, sql
         # Not checked: Granian's "Killing worker-N after it refused to gracefully stop". Its stop and its
         # per-worker watcher thread both wait for each exiting worker; the one that loses gets ECHILD, which
         # multiprocessing reads as "still alive" until the winner has recorded the exit, and Granian waits
-        # 1 ms for that. Under load it logs a kill of a worker that has already exited (seen 1 in 60 stops with
-        # both cores busy, waitpid traced); the worker's exit code was 0 and the stop took 0.12 s.
+        # 1 ms for that. Under load it logs a kill of a worker that has already exited (3 in 130 stops with both
+        # cores busy; waitpid traced in one: ECHILD); the worker's exit code was 0 and the stop took 0.12 s.
     finally:
         if process.poll() is None:
             process.kill()
