@@ -177,8 +177,8 @@ class HashPool:
         return max(0, self.pending - self.threads)
 
     async def shed_if_full(self) -> None:
-        """Refuse now (after SHED_DELAY_SECONDS) when a job would be refused: a login checks this before it
-        spends a database query on a password it could not hash."""
+        """Refuse now (after a pause of about SHED_DELAY_SECONDS) when a job would be refused: a login checks this
+        before it spends a database query on a password it could not hash."""
         if self.pending >= self.capacity:
             await asyncio.sleep(SHED_DELAY_SECONDS * (0.5 + random.random()))  # noqa: S311  (pacing, not a secret)
             raise Overloaded()
