@@ -65,6 +65,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Prefix of every Redis key authgate writes (several deployments, or test runs, can share one Redis)."""
     redis_timeout_ms: Annotated[int, msgspec.Meta(ge=10, le=5000)] = 250
     """Past this, Redis counts as unreachable and limits fall back to in-process (so a dead Redis is not slow)."""
+    redis_pool_size: Annotated[int, msgspec.Meta(ge=1, le=256)] = 8
+    """Redis connections per worker, opened at start; calls beyond them wait for one (a burst opens none)."""
 
     # Tokens and sessions
     issuer: str = "http://127.0.0.1:8080"

@@ -12,7 +12,9 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from abuse_helpers import client_from, drop_prefix, need_redis, started, unique_prefix
+from abuse_helpers import client_from, drop_prefix, make_settings, need_redis, started, unique_prefix
+from authgate.domain.ratelimits import Limit, Rate, RateLimited
+from authgate.ratelimit import start_rate_limiting
 from helpers import PASSWORD, register
 from liveserver import free_port
 
@@ -45,6 +47,62 @@ async def test_two_instances_share_exact_limits(sqlite_url: str, shared_redis: d
             statuses = await asyncio.gather(*(attempt(i) for i in range(40)))
         assert sum(s != 429 for s in statuses) == 10, statuses
         assert set(statuses) <= {200, 401, 429}
+
+
+async def test_a_burst_waits_for_a_few_warm_connections_and_counts_exactly(shared_redis: dict[str, str]) -> None:
+    """300 limited calls at once in one worker: they share the link's few connections, opened at start, and
+    Redis stays in use. (Before, each concurrent call opened a connection of its own: past redis-py's 100 the
+    pool refused, and on a busy event loop the opening timed out; either marked a healthy Redis down, and the
+    limits fell to per process.)"""
+    settings = make_settings(
+        "sqlite:///unused.db", **shared_redis, rate_limits="login:ip=250/minute", redis_pool_size=4
+    )
+    rate_limiting = await start_rate_limiting(settings)
+    link = rate_limiting.link
+    assert link is not None
+    try:
+        pool = link.client.connection_pool
+        assert len(pool._available_connections) == 4  # opened at start, so that a burst opens none
+        limit = Limit("login", "ip", Rate(250, "minute"))
+
+        async def hit() -> bool:
+            try:
+                await rate_limiting.limits.limiter.hit(limit, "198.51.100.40")
+            except RateLimited:
+                return False
+            return True
+
+        admitted = await asyncio.gather(*(hit() for _ in range(300)))
+        assert link.available
+        assert sum(admitted) == 250
+        assert len(pool._available_connections) + len(pool._in_use_connections) == 4
+    finally:
+        await rate_limiting.close()
+
+
+async def test_a_call_that_finds_no_free_connection_in_time_counts_in_process(shared_redis: dict[str, str]) -> None:
+    """A worker too busy to free a connection within the timeout counts that call in process; Redis stays in use."""
+    settings = make_settings(
+        "sqlite:///unused.db", **shared_redis, rate_limits="login:ip=2/minute", redis_pool_size=1, redis_timeout_ms=50
+    )
+    rate_limiting = await start_rate_limiting(settings)
+    link = rate_limiting.link
+    assert link is not None
+    limiter = rate_limiting.limits.limiter
+    limit = Limit("login", "ip", Rate(2, "minute"))
+    try:
+        await limiter.hit(limit, "198.51.100.41")  # in Redis
+        assert await link.enter()  # the one connection, held by a call that is slow to finish
+        started_at = time.monotonic()
+        await limiter.hit(limit, "198.51.100.41")  # waits 50 ms, then counts in process
+        assert 0.04 < time.monotonic() - started_at < 1
+        assert link.available
+        link.leave()
+        await limiter.hit(limit, "198.51.100.41")  # in Redis again: its second hit there
+        with pytest.raises(RateLimited):
+            await limiter.hit(limit, "198.51.100.41")
+    finally:
+        await rate_limiting.close()
 
 
 async def test_backoff_engaged_on_one_instance_holds_on_the_other(

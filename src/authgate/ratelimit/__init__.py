@@ -84,10 +84,15 @@ async def start_rate_limiting(settings: Settings) -> RateLimiting:
         from authgate.ratelimit.failover import FailoverBackoff, FailoverRateLimiter
         from authgate.ratelimit.redis import RedisBackoff, RedisLink, RedisRateLimiter
 
-        link = RedisLink(settings.redis_url, settings.redis_prefix, timeout=settings.redis_timeout_ms / 1000)
+        link = RedisLink(
+            settings.redis_url,
+            settings.redis_prefix,
+            timeout=settings.redis_timeout_ms / 1000,
+            pool_size=settings.redis_pool_size,
+        )
         limiter = FailoverRateLimiter(link, RedisRateLimiter(link), MemoryRateLimiter())
         backoff = FailoverBackoff(link, RedisBackoff(link, policy), MemoryBackoff(policy))
-        await link.probe()
+        await link.start()
     else:
         limiter, backoff = MemoryRateLimiter(), MemoryBackoff(policy)
     logger.info(

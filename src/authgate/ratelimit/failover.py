@@ -1,4 +1,8 @@
-"""Redis when it answers, in-process limits when it does not: the same seams, switched per call."""
+"""Redis when it answers, in-process limits when it does not: the same seams, switched per call.
+
+A call counts in Redis when the link gives it a connection (`enter`), and in process when Redis is down or when
+no connection freed up within the timeout (this worker is behind; Redis is not marked down for that).
+"""
 
 from __future__ import annotations
 
@@ -14,30 +18,36 @@ class FailoverRateLimiter:
         self.fallback = fallback
 
     async def hit(self, limit: Limit, key: str) -> None:
-        if self.link.available:
+        if await self.link.enter():
             try:
                 return await self.primary.hit(limit, key)
             except REDIS_ERRORS as exc:
                 self.link.down(exc)
+            finally:
+                self.link.leave()
         self.link.maybe_probe()
         await self.fallback.hit(limit, key)
 
     async def test(self, limit: Limit, key: str) -> bool:
-        if self.link.available:
+        if await self.link.enter():
             try:
                 return await self.primary.test(limit, key)
             except REDIS_ERRORS as exc:
                 self.link.down(exc)
+            finally:
+                self.link.leave()
         self.link.maybe_probe()
         return await self.fallback.test(limit, key)
 
     async def clear(self, limit: Limit, key: str) -> None:
         await self.fallback.clear(limit, key)
-        if self.link.available:
+        if await self.link.enter():
             try:
                 await self.primary.clear(limit, key)
             except REDIS_ERRORS as exc:
                 self.link.down(exc)
+            finally:
+                self.link.leave()
 
 
 class FailoverBackoff:
@@ -47,18 +57,22 @@ class FailoverBackoff:
         self.fallback = fallback
 
     async def acquire(self, key: str, now: float) -> Admission:
-        if self.link.available:
+        if await self.link.enter():
             try:
                 return await self.primary.acquire(key, now)
             except REDIS_ERRORS as exc:
                 self.link.down(exc)
+            finally:
+                self.link.leave()
         self.link.maybe_probe()
         return await self.fallback.acquire(key, now)
 
     async def reset(self, key: str) -> None:
         await self.fallback.reset(key)
-        if self.link.available:
+        if await self.link.enter():
             try:
                 await self.primary.reset(key)
             except REDIS_ERRORS as exc:
                 self.link.down(exc)
+            finally:
+                self.link.leave()

@@ -31,22 +31,63 @@ REDIS_ERRORS = (redis.exceptions.RedisError, OSError, asyncio.TimeoutError)
 
 
 class RedisLink:
-    """The worker's Redis client, and whether Redis is answering."""
+    """The worker's Redis client, and whether Redis is answering.
 
-    def __init__(self, url: str, prefix: str, *, timeout: float = 0.25, probe_interval: float = 5.0) -> None:
+    The client's pool holds `pool_size` connections, all opened at start (and again when Redis comes back), and
+    each call holds one of them from `enter` to `leave`. So a burst of calls waits its turn for a connection that
+    is open already: it neither opens one per call (on a busy event loop the opening outlasted the timeout, and a
+    healthy Redis was marked down) nor runs into the pool's ceiling (redis-py refuses past it).
+    """
+
+    def __init__(
+        self, url: str, prefix: str, *, timeout: float = 0.25, pool_size: int = 8, probe_interval: float = 5.0
+    ) -> None:
         self.url = url
         self.prefix = prefix
+        self.timeout = timeout
+        self.pool_size = pool_size
         self.probe_interval = probe_interval
         self.client: redis.asyncio.Redis = redis.asyncio.Redis.from_url(
             url,
+            max_connections=pool_size,
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
             retry=Retry(NoBackoff(), 0),
             health_check_interval=0,
         )
         self.available = True
+        self._turns = asyncio.Semaphore(pool_size)
         self._last_probe = 0.0
         self._probe: asyncio.Task[bool] | None = None
+
+    async def start(self) -> None:
+        """Open every connection of the pool now, so that the first burst of calls opens none."""
+        try:
+            await self._open_all()
+        except REDIS_ERRORS as exc:
+            self.down(exc)
+
+    async def enter(self) -> bool:
+        """Take a connection for one call (then `leave`), waiting at most the timeout for one to free up.
+
+        False while Redis is down, and when no connection freed up in time: this worker then has more calls in
+        flight than connections and is behind, which says nothing about Redis, so this one call counts in process
+        and Redis stays in use.
+        """
+        if not self.available:
+            return False
+        if not self._turns.locked():
+            await self._turns.acquire()  # returns at once
+            return True
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self._turns.acquire()
+        except TimeoutError:
+            return False
+        return True
+
+    def leave(self) -> None:
+        self._turns.release()
 
     def down(self, exc: BaseException) -> None:
         """Redis failed to answer: use in-process limits until a probe finds it back."""
@@ -74,23 +115,42 @@ class RedisLink:
         return self.available
 
     async def probe(self) -> bool:
-        if not self.available:
-            # Connections from before the outage are dead (a restarted Redis closed them) or may hold a late
-            # reply (a frozen one); used again, each would fail once and mark Redis down again. Drop them all.
-            with contextlib.suppress(*REDIS_ERRORS):
-                await self.client.connection_pool.disconnect()
-        try:
-            await self.client.ping()
-        except REDIS_ERRORS as exc:
-            if self.available:
+        """Whether Redis answers: one PING while it is up, and while it is down, the whole pool opened anew."""
+        if self.available:
+            if not await self.enter():
+                return self.available  # every connection busy for the whole timeout: no news about Redis
+            try:
+                await self.client.ping()
+            except REDIS_ERRORS as exc:
                 self.down(exc)
+                return False
+            finally:
+                self.leave()
+            return True
+        # Connections from before the outage are dead (a restarted Redis closed them) or may hold a late reply (a
+        # frozen one); used again, each would fail once and mark Redis down again. Drop them all.
+        with contextlib.suppress(*REDIS_ERRORS):
+            await self.client.connection_pool.disconnect()
+        try:
+            await self._open_all()
+        except REDIS_ERRORS:
             return False
-        if not self.available:
-            self.available = True
-            logger.warning(
-                "redis answers again: rate limits and back-off are shared again", extra={"event": "ratelimit_restored"}
-            )
+        self.available = True
+        logger.warning(
+            "redis answers again: rate limits and back-off are shared again", extra={"event": "ratelimit_restored"}
+        )
         return True
+
+    async def _open_all(self) -> None:
+        """One PING on every connection of the pool at once (each in its turn), opening those that are closed."""
+
+        async def ping() -> None:
+            async with self._turns:
+                await self.client.ping()
+
+        for outcome in await asyncio.gather(*(ping() for _ in range(self.pool_size)), return_exceptions=True):
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def close(self) -> None:
         if self._probe is not None and not self._probe.done():
