@@ -46,11 +46,9 @@ async def measure(url: str, rounds: int) -> dict[str, float]:
     limit = Limit("login", "ip", Rate(100_000, "minute"))
 
     async def ping(i: int) -> None:
-        if await link.enter():  # as the limiter's calls do: at most the pool's size at once
-            try:
+        async with link.turn() as up:  # as the limiter's calls do: at most the pool's size at once
+            if up:
                 await link.client.ping()
-            finally:
-                link.leave()
 
     try:
         return {

@@ -1,6 +1,6 @@
 """Redis when it answers, in-process limits when it does not: the same seams, switched per call.
 
-A call counts in Redis when the link gives it a connection (`enter`), and in process when Redis is down or when
+A call counts in Redis when the link gives it a connection (`turn`), and in process when Redis is down or when
 no connection freed up within the timeout (this worker is behind; Redis is not marked down for that).
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from authgate.domain.ratelimits import Admission, Limit
 from authgate.ratelimit.memory import MemoryBackoff, MemoryRateLimiter
-from authgate.ratelimit.redis import REDIS_ERRORS, RedisBackoff, RedisLink, RedisRateLimiter
+from authgate.ratelimit.redis import RedisBackoff, RedisLink, RedisRateLimiter
 
 
 class FailoverRateLimiter:
@@ -18,36 +18,24 @@ class FailoverRateLimiter:
         self.fallback = fallback
 
     async def hit(self, limit: Limit, key: str) -> None:
-        if await self.link.enter():
-            try:
+        async with self.link.turn() as up:
+            if up:
                 return await self.primary.hit(limit, key)
-            except REDIS_ERRORS as exc:
-                self.link.down(exc)
-            finally:
-                self.link.leave()
         self.link.maybe_probe()
         await self.fallback.hit(limit, key)
 
     async def test(self, limit: Limit, key: str) -> bool:
-        if await self.link.enter():
-            try:
+        async with self.link.turn() as up:
+            if up:
                 return await self.primary.test(limit, key)
-            except REDIS_ERRORS as exc:
-                self.link.down(exc)
-            finally:
-                self.link.leave()
         self.link.maybe_probe()
         return await self.fallback.test(limit, key)
 
     async def clear(self, limit: Limit, key: str) -> None:
         await self.fallback.clear(limit, key)
-        if await self.link.enter():
-            try:
+        async with self.link.turn() as up:
+            if up:
                 await self.primary.clear(limit, key)
-            except REDIS_ERRORS as exc:
-                self.link.down(exc)
-            finally:
-                self.link.leave()
 
 
 class FailoverBackoff:
@@ -57,22 +45,14 @@ class FailoverBackoff:
         self.fallback = fallback
 
     async def acquire(self, key: str, now: float) -> Admission:
-        if await self.link.enter():
-            try:
+        async with self.link.turn() as up:
+            if up:
                 return await self.primary.acquire(key, now)
-            except REDIS_ERRORS as exc:
-                self.link.down(exc)
-            finally:
-                self.link.leave()
         self.link.maybe_probe()
         return await self.fallback.acquire(key, now)
 
     async def reset(self, key: str) -> None:
         await self.fallback.reset(key)
-        if await self.link.enter():
-            try:
+        async with self.link.turn() as up:
+            if up:
                 await self.primary.reset(key)
-            except REDIS_ERRORS as exc:
-                self.link.down(exc)
-            finally:
-                self.link.leave()

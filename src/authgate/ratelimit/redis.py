@@ -89,6 +89,10 @@ class RedisLink:
     def leave(self) -> None:
         self._turns.release()
 
+    def turn(self) -> Turn:
+        """`async with link.turn() as up:` around one call; see `Turn`."""
+        return Turn(self)
+
     def down(self, exc: BaseException) -> None:
         """Redis failed to answer: use in-process limits until a probe finds it back."""
         if self.available:
@@ -117,16 +121,12 @@ class RedisLink:
     async def probe(self) -> bool:
         """Whether Redis answers: one PING while it is up, and while it is down, the whole pool opened anew."""
         if self.available:
-            if not await self.enter():
-                return self.available  # every connection busy for the whole timeout: no news about Redis
-            try:
-                await self.client.ping()
-            except REDIS_ERRORS as exc:
-                self.down(exc)
-                return False
-            finally:
-                self.leave()
-            return True
+            async with self.turn() as up:
+                if up:
+                    await self.client.ping()
+            # still True when Redis answered, or when every connection stayed busy for the whole timeout (no news
+            # about Redis); False when the PING failed and `turn` marked Redis down
+            return self.available
         # Connections from before the outage are dead (a restarted Redis closed them) or may hold a late reply (a
         # frozen one); used again, each would fail once and mark Redis down again. Drop them all.
         with contextlib.suppress(*REDIS_ERRORS):
@@ -158,6 +158,32 @@ class RedisLink:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._probe
         await self.client.aclose()
+
+
+class Turn:
+    """`enter` and `leave` around one call: `up` is True when the block may ask Redis, False when it must count in
+    process. A Redis error inside the block marks Redis down and ends the block quietly, so that the caller falls
+    back after it. A class rather than `contextlib.asynccontextmanager`: 1.4 µs a call against 2.4 to 3.4 (enter and
+    leave by hand: 0.7 to 0.9)."""
+
+    __slots__ = ("link", "up")
+
+    def __init__(self, link: RedisLink) -> None:
+        self.link = link
+        self.up = False
+
+    async def __aenter__(self) -> bool:
+        self.up = await self.link.enter()
+        return self.up
+
+    async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> bool:
+        if not self.up:
+            return False
+        self.link.leave()
+        if isinstance(exc, REDIS_ERRORS):
+            self.link.down(exc)
+            return True
+        return False
 
 
 class RedisRateLimiter:
