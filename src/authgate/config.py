@@ -69,7 +69,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Redis connections per worker, opened at start; calls beyond them wait for one (a burst opens none)."""
 
     # Tokens and sessions
-    issuer: str = "http://127.0.0.1:8080"
+    issuer: str = ""
+    """The public base URL: the `iss` of every token, and the base of the discovery document's URLs and of mailed
+    links. Unset, the address served (`http://127.0.0.1:8080` by default; a wildcard host reads as loopback), so
+    that `--port` alone gives a working development server; a deployment sets it, one URL for all its instances."""
     audience: str = "authgate"
     access_token_ttl: Seconds = 15 * 60
     refresh_token_ttl: Seconds = 14 * 24 * 3600
@@ -176,6 +179,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     one folder per instance: `authgate serve` empties it at start."""
 
     def __post_init__(self) -> None:
+        if not self.issuer:
+            msgspec.structs.force_setattr(self, "issuer", served_url(self.host, self.port))
         if not self.database_url.startswith(("sqlite:", "postgresql:", "postgres:")):
             raise ConfigError(
                 f"AUTHGATE_DATABASE_URL={self.database_url!r}: expected sqlite:///path or postgresql://..."
@@ -289,6 +294,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
     def hash_pool_threads(self) -> int:
         return self.hash_pool_size or usable_cpus()
+
+
+def served_url(host: str, port: int) -> str:
+    """`http://host:port` as a client on this machine reaches it: a wildcard host as loopback, IPv6 in brackets."""
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104  (not binding)
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def usable_cpus() -> int:

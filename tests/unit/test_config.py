@@ -20,6 +20,23 @@ def test_defaults() -> None:
     assert (settings.header_read_timeout, settings.body_read_timeout) == (30, 30)  # Granian's own header default
 
 
+@pytest.mark.parametrize(
+    ("env", "issuer"),
+    [
+        ({}, "http://127.0.0.1:8080"),
+        ({"AUTHGATE_PORT": "8181"}, "http://127.0.0.1:8181"),  # `authgate serve --port 8181` sets it so
+        ({"AUTHGATE_HOST": "0.0.0.0", "AUTHGATE_PORT": "9000"}, "http://127.0.0.1:9000"),
+        ({"AUTHGATE_HOST": "::"}, "http://[::1]:8080"),
+        ({"AUTHGATE_HOST": "10.0.0.5"}, "http://10.0.0.5:8080"),
+        ({"AUTHGATE_HOST": "0.0.0.0", "AUTHGATE_ISSUER": "https://id.example"}, "https://id.example"),
+    ],
+)
+def test_the_issuer_is_the_address_served_unless_set(env: dict[str, str], issuer: str) -> None:
+    """Discovery, tokens and mailed links must point where the server answers: a server moved to another port
+    used to announce `http://127.0.0.1:8080` anyway, and its JWKS URL led nowhere."""
+    assert load_settings(env).issuer == issuer
+
+
 def test_environment_is_typed() -> None:
     settings = load_settings(
         {"AUTHGATE_PORT": "9000", "AUTHGATE_ACCESS_LOG": "false", "AUTHGATE_TRUSTED_PROXIES": "10.0.0.0/8, ::1"}
