@@ -27,7 +27,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "password_hash_time_cost": 1,
         "hash_pool_size": 2,
         "rate_limits": "login:ip=100000/minute,account=100000/hour;register:ip=100000/minute;"
-        "refresh:ip=100000/minute;email:ip=100000/minute,account=100000/hour",
+        "refresh:ip=100000/minute;email:ip=100000/minute,account=100000/hour;mfa:ip=100000/minute,account=100000/hour",
         "login_backoff_after": 1000,
         **overrides,
     }

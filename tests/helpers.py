@@ -18,7 +18,7 @@ GENEROUS_LIMITS = {
     # The limits and back-off stay on (their code path runs in every test) but out of the way; the tests of
     # abuse resistance (tests/http/test_abuse.py) set their own.
     "rate_limits": "login:ip=100000/minute,account=100000/hour;register:ip=100000/minute;refresh:ip=100000/minute;"
-    "email:ip=100000/minute,account=100000/hour",
+    "email:ip=100000/minute,account=100000/hour;mfa:ip=100000/minute,account=100000/hour",
     "login_backoff_after": 1000,
 }
 
@@ -120,7 +120,8 @@ BAD_JSON_BODIES: list[tuple[bytes, int, str]] = [
     (b"{", 400, "malformed_json"),
     (b'{"username": "a"', 400, "malformed_json"),
     (b"\xff\xfe\x00garbage", 400, "malformed_json"),
-    (b'{"username": "\xc3\x28", "refresh_token": "\xc3\x28"}', 400, "malformed_json"),  # invalid UTF-8
+    # invalid UTF-8, in a field of every endpoint that BAD_JSON_BODIES is sent to
+    (b'{"username": "\xc3\x28", "refresh_token": "\xc3\x28", "mfa_token": "\xc3\x28"}', 400, "malformed_json"),
     (b"", 400, "malformed_json"),
     (b"[1, 2, 3]", 422, "validation_failed"),
     (b'"text"', 422, "validation_failed"),

@@ -18,7 +18,7 @@ FAST_HASH_ENV = {"AUTHGATE_PASSWORD_HASH_MEMORY_KIB": "64", "AUTHGATE_PASSWORD_H
 GENEROUS_LIMITS_ENV = {
     # Limits stay on but out of the way of tests that log in many times from 127.0.0.1; pass your own to test them.
     "AUTHGATE_RATE_LIMITS": "login:ip=100000/minute,account=100000/hour;register:ip=100000/minute;"
-    "refresh:ip=100000/minute;email:ip=100000/minute,account=100000/hour",
+    "refresh:ip=100000/minute;email:ip=100000/minute,account=100000/hour;mfa:ip=100000/minute,account=100000/hour",
     "AUTHGATE_LOGIN_BACKOFF_AFTER": "1000",
 }
 

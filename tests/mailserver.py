@@ -234,8 +234,8 @@ def mail_server(tls: tuple[Path, Path] | None = None, users: dict[str, str] | No
         controller.stop()
 
 
-# Fixtures for the email tests: import them into a test module (`from mailserver import smtp_fixture,
-# settings_fixture  # noqa: F401`) to run its app (tests/conftest.py) with the SMTP mailer pointed at `smtp`.
+# Fixtures for the email tests: import `smtp_fixture` and `settings_fixture` from here into a test module (with
+# ruff's F401 silenced on that import) to run its app (tests/conftest.py) with the SMTP mailer pointed at `smtp`.
 
 
 @pytest.fixture(name="smtp")

@@ -15,7 +15,7 @@ from authgate.http import asgi, rsgi
 from authgate.http.asgi import Receive, Scope, Send, serve_asgi
 from authgate.http.cors import cors
 from authgate.http.deadlines import BodyDeadlines
-from authgate.http.handlers import audit, auth, docs, email, imports, metrics, profile, system, users, wellknown
+from authgate.http.handlers import audit, auth, docs, email, imports, metrics, mfa, profile, system, users, wellknown
 from authgate.http.handlers.email_pages import EmailPages
 from authgate.http.handlers.pages import PageHandlers
 from authgate.http.middleware import access_log, compose, recover, request_ids, security_headers
@@ -54,6 +54,7 @@ def build_router(settings: Settings) -> Router:
     r.add("GET", "/health/ready", system.ready)
     r.add("POST", "/auth/register", auth.register)
     r.add("POST", "/auth/login", auth.login)
+    r.add("POST", "/auth/login/mfa", mfa.login_mfa)
     r.add("POST", "/auth/refresh", auth.refresh)
     r.add("POST", "/auth/logout", auth.logout)
     r.add("GET", "/auth/me", auth.me)
@@ -61,6 +62,11 @@ def build_router(settings: Settings) -> Router:
     r.add("DELETE", "/auth/sessions/{session_id}", auth.end_session)
     r.add("POST", "/auth/logout-all", auth.logout_all)
     r.add("POST", "/auth/password", auth.change_password)
+    r.add("GET", "/auth/mfa", mfa.status)
+    r.add("POST", "/auth/mfa/totp", mfa.enroll)
+    r.add("POST", "/auth/mfa/totp/confirm", mfa.confirm)
+    r.add("POST", "/auth/mfa/disable", mfa.disable)
+    r.add("POST", "/auth/mfa/recovery-codes", mfa.renew_recovery_codes)
     r.add("POST", "/auth/introspect", auth.introspect)
     r.add("PATCH", "/auth/me", profile.update_me)
     r.add("POST", "/auth/verify-email", email.verify_email)
@@ -75,6 +81,7 @@ def build_router(settings: Settings) -> Router:
     r.add("GET", "/users/{user_id}", users.get_user)
     r.add("PATCH", "/users/{user_id}", users.update_user)
     r.add("DELETE", "/users/{user_id}", users.delete_user)
+    r.add("DELETE", "/users/{user_id}/mfa", mfa.reset)
     r.add("POST", "/users/import", imports.import_users)
     r.add("GET", "/audit", audit.list_events)
     docs_page, docs_asset = docs.docs_handlers()
@@ -85,6 +92,7 @@ def build_router(settings: Settings) -> Router:
     r.add("GET", "/", pages.home)
     r.add("GET", "/login", pages.login_page)
     r.add("POST", "/login", pages.login)
+    r.add("POST", "/login/mfa", pages.login_mfa)
     r.add("GET", "/register", pages.register_page)
     r.add("POST", "/register", pages.register)
     r.add("GET", "/account", pages.account)

@@ -85,7 +85,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     the last this many seconds, forgetting one as soon as the database says it changed (domain/session_cache.py);
     0: every request asks the database."""
     key_encryption_key: str | None = None
-    """Base64 (urlsafe) of 32 random bytes; when set, private signing keys are stored encrypted with it."""
+    """Base64 (urlsafe) of 32 random bytes; when set, private signing keys and TOTP secrets are stored encrypted
+    with it."""
+    mfa_issuer_name: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] = "authgate"
+    """The name an authenticator app shows beside the account's codes (the `issuer` of the `otpauth://` URI)."""
 
     # Passwords
     password_hash_memory_kib: Annotated[int, msgspec.Meta(ge=8, le=4 * 1024 * 1024)] = 19456

@@ -15,11 +15,14 @@ Handlers and use cases raise these; exactly one place (`authgate.http.problems`)
     │   ├── InvalidRefreshToken         401 invalid_refresh_token
     │   │   └── RefreshTokenExpired     401 invalid_refresh_token (told apart in the metrics only)
     │   ├── RefreshTokenReused          401 refresh_token_reused
-    │   └── SessionEnded                401 session_ended
+    │   ├── SessionEnded                401 session_ended
+    │   ├── InvalidMfaToken             401 invalid_mfa_token (the second step of a login came too late, or forged)
+    │   └── InvalidMfaCode              401 invalid_mfa_code
     ├── Forbidden                       403
     │   ├── NotAllowed                  403 forbidden
     │   ├── RegistrationClosed          403 registration_closed
     │   ├── EmailNotVerified            403 email_not_verified (AUTHGATE_REQUIRE_VERIFIED_EMAIL, after the password)
+    │   ├── MfaRequired                 403 mfa_required (with `mfa_token`: the password was right, a code is due)
     │   └── CsrfFailed                  403 csrf_failed
     ├── NotFound                        404
     │   ├── RouteNotFound               404 not_found
@@ -30,6 +33,8 @@ Handlers and use cases raise these; exactly one place (`authgate.http.problems`)
     │   ├── UsernameTaken               409 username_taken
     │   ├── EmailTaken                  409 email_taken
     │   ├── EmailAlreadyVerified        409 email_already_verified
+    │   ├── MfaAlreadyEnabled           409 mfa_already_enabled
+    │   ├── MfaNotEnabled               409 mfa_not_enabled (no authenticator set up, or none waiting to be confirmed)
     │   └── LastAdmin                   409 last_admin
     ├── PayloadTooLarge                 413 payload_too_large
     ├── UnsupportedMediaType            415 unsupported_media_type
@@ -128,6 +133,16 @@ class SessionEnded(Unauthorized):
     title = "The session has ended"
 
 
+class InvalidMfaToken(Unauthorized):
+    code = "invalid_mfa_token"
+    title = "This sign-in has expired; log in again with your password"
+
+
+class InvalidMfaCode(Unauthorized):
+    code = "invalid_mfa_code"
+    title = "That code is not valid"
+
+
 class Forbidden(AuthgateError):
     code = "forbidden"
     title = "Forbidden"
@@ -146,6 +161,19 @@ class RegistrationClosed(Forbidden):
 class EmailNotVerified(Forbidden):
     code = "email_not_verified"
     title = "Verify your email address first: follow the link we mailed you"
+
+
+class MfaRequired(Forbidden):
+    """The password was right and the account has a second factor: the login goes on at `/auth/login/mfa` with
+    `mfa_token` (which the problem response carries) and a code."""
+
+    code = "mfa_required"
+    title = "Enter a code from your authenticator app to finish logging in"
+
+    def __init__(self, mfa_token: str, expires_in: int) -> None:
+        self.mfa_token = mfa_token
+        self.expires_in = expires_in
+        super().__init__()
 
 
 class CsrfFailed(Forbidden):
@@ -205,6 +233,16 @@ class EmailTaken(Conflict):
 class EmailAlreadyVerified(Conflict):
     code = "email_already_verified"
     title = "Your email address is already verified"
+
+
+class MfaAlreadyEnabled(Conflict):
+    code = "mfa_already_enabled"
+    title = "Two-step login is already on: turn it off first to set up another authenticator"
+
+
+class MfaNotEnabled(Conflict):
+    code = "mfa_not_enabled"
+    title = "Two-step login is not set up"
 
 
 class LastAdmin(Conflict):

@@ -19,6 +19,7 @@ from authgate.domain.email_flows import EmailFlows, EmailPolicy
 from authgate.domain.guard import LoginGuard
 from authgate.domain.importer import UserImporter
 from authgate.domain.keys import KeyEncryptionError, Keyring, StoredKey, parse_key_encryption_key
+from authgate.domain.mfa import SecondFactors
 from authgate.domain.passwords import HashParameters, HashPool, PasswordHasher
 from authgate.domain.profile import ProfileService
 from authgate.domain.session_cache import SessionCache
@@ -46,10 +47,14 @@ def check_mail_templates(settings: Settings) -> JinjaMailTemplates:
     return templates
 
 
+def key_encryption_key(settings: Settings) -> bytes | None:
+    """AUTHGATE_KEY_ENCRYPTION_KEY, which seals the signing keys and the TOTP secrets (None: not set)."""
+    return parse_key_encryption_key(settings.key_encryption_key) if settings.key_encryption_key else None
+
+
 async def start_signing_keys(settings: Settings, db: Database, clock: Clock) -> tuple[SigningKeys, Keyring]:
     """The signing keys (the first one made if there is none), opened with the key-encryption key."""
-    kek = parse_key_encryption_key(settings.key_encryption_key) if settings.key_encryption_key else None
-    keys = SigningKeys(db, clock, kek, settings.access_token_ttl)
+    keys = SigningKeys(db, clock, key_encryption_key(settings), settings.access_token_ttl)
     try:
         return keys, await keys.bootstrap()
     except KeyEncryptionError as exc:
@@ -86,6 +91,7 @@ class Services:
         browser: BrowserSessions,
         email: EmailFlows,
         mail: MailOutbox,
+        mfa: SecondFactors,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -107,6 +113,8 @@ class Services:
         """The email flows: verification, password reset, email change (`domain/email_flows.py`)."""
         self.mail = mail
         """The outbox that sends mail in the background; `mail.stats` counts sent, failed and dropped mails."""
+        self.mfa = mfa
+        """Two-step login: set up, confirm, turn off, recovery codes (`domain/mfa.py`)."""
         self._keyring_loaded = time.monotonic()
 
     @classmethod
@@ -147,6 +155,7 @@ class Services:
         instruments.count_sessions_of(db, clock)
         session_cache, change_feed = _session_cache(settings, db)
         tokens = AccessTokens(settings.issuer, settings.audience, settings.access_token_ttl, keyring, time.time)
+        guard = LoginGuard(rate_limiting.limits, rate_limiting.backoff, rate_limiting.policy, devices, clock)
         auth = AuthService(
             db=db,
             policy=AuthPolicy(
@@ -165,9 +174,19 @@ class Services:
             keys=keys,
             tokens=tokens,
             clock=clock,
-            guard=LoginGuard(rate_limiting.limits, rate_limiting.backoff, rate_limiting.policy, devices, clock),
+            guard=guard,
             session_cache=session_cache,
         )
+        mfa = await SecondFactors.bootstrap(
+            db=db,
+            hasher=hasher,
+            pool=pool,
+            clock=clock,
+            kek=key_encryption_key(settings),
+            issuer_name=settings.mfa_issuer_name,
+            guard=guard,
+        )
+        auth.second_factors = mfa
         admin = UserAdmin(db=db, auth=auth, cursors=cursors, roles=settings.roles, clock=clock)
         mail = start_outbox(settings)
         email = EmailFlows(
@@ -206,6 +225,7 @@ class Services:
             browser=browser,
             email=email,
             mail=mail,
+            mfa=mfa,
         )
         services.instruments = instruments
         services.key_sync = KeySync(services.reload_keyring, settings.redis_url, settings.redis_prefix)

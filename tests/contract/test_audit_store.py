@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from authgate.domain.audit import AuditEvent, AuditQuery, audit_event, first_id_at
 from authgate.domain.ids import new_id
-from authgate.storage import open_database
 from authgate.storage.base import Database
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = open_database(database_url)
-    await database.connect()
-    await database.migrate()
-    yield database
-    await database.close()
 
 
 async def _add(db: Database, *events: AuditEvent) -> None:

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 from test_stores import NOW, make_session, make_user
 
 from authgate.domain.browser import hash_cookie
-from authgate.storage import open_database
 from authgate.storage.base import Database
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = open_database(database_url)
-    await database.connect()
-    await database.migrate()
-    yield database
-    await database.close()
 
 
 async def test_a_cookie_finds_its_session_and_user(db: Database) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,19 +10,9 @@ import pytest
 from authgate.domain.email_tokens import EmailToken, Purpose, hash_email_token, new_email_token
 from authgate.domain.ids import new_id
 from authgate.domain.users import User
-from authgate.storage import open_database
 from authgate.storage.base import Database
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = open_database(database_url)
-    await database.connect()
-    await database.migrate()
-    yield database
-    await database.close()
 
 
 async def add_user(db: Database, name: str) -> User:

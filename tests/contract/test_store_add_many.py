@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -15,15 +14,6 @@ from authgate.storage.base import Database, UserQuery
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 HASH = "pbkdf2:sha256:600000$salt$" + "0" * 64
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = open_database(database_url)
-    await database.connect()
-    await database.migrate()
-    yield database
-    await database.close()
 
 
 def make_user(name: str, email: str | None = None, roles: tuple[str, ...] = ("user",)) -> User:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import msgspec
@@ -21,15 +20,6 @@ from authgate.storage.base import Database, UserQuery
 from authgate.storage.migrations import load_migrations
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
-
-
-@pytest.fixture
-async def db(database_url: str) -> AsyncIterator[Database]:
-    database = open_database(database_url)
-    await database.connect()
-    await database.migrate()
-    yield database
-    await database.close()
 
 
 def make_user(name: str, *, created: datetime = NOW, roles: tuple[str, ...] = ("user",)) -> User:

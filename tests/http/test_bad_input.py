@@ -18,7 +18,7 @@ from helpers import BAD_JSON_BODIES, assert_problem, bearer, login, register
 JSON = {"content-type": "application/json"}
 
 
-@pytest.mark.parametrize("path", ["/auth/register", "/auth/login", "/auth/refresh"])
+@pytest.mark.parametrize("path", ["/auth/register", "/auth/login", "/auth/refresh", "/auth/login/mfa"])
 @pytest.mark.parametrize(("body", "status", "code"), BAD_JSON_BODIES)
 async def test_bad_json_bodies(client: httpx.AsyncClient, path: str, body: bytes, status: int, code: str) -> None:
     response = await client.post(path, content=body, headers=JSON)

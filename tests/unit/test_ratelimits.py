@@ -43,6 +43,8 @@ def test_parse_policies_and_describe() -> None:
         ("refresh", "ip"),
         ("email", "ip"),
         ("email", "account"),
+        ("mfa", "ip"),
+        ("mfa", "account"),
     }
     assert parse_rate_limits(describe(limits)) == limits
 

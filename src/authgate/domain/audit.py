@@ -39,6 +39,11 @@ EVENTS = frozenset(
         "logout_all",
         "session_end",
         "password_change",
+        # two-step login
+        "mfa_enabled",
+        "mfa_disabled",
+        "mfa_recovery_codes",
+        "mfa_failure",
         # the admin API
         "admin_user_create",
         "admin_user_update",

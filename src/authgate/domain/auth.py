@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -33,7 +34,9 @@ from authgate.errors import (
     FieldError,
     InvalidAccessToken,
     InvalidCredentials,
+    InvalidMfaToken,
     InvalidRefreshToken,
+    MfaRequired,
     RefreshTokenExpired,
     RefreshTokenReused,
     RegistrationClosed,
@@ -42,6 +45,9 @@ from authgate.errors import (
     ValidationFailed,
 )
 from authgate.storage.base import Database, SessionStore
+
+if TYPE_CHECKING:
+    from authgate.domain.mfa import SecondFactors
 
 
 class AuthPolicy(msgspec.Struct, frozen=True, kw_only=True):
@@ -84,6 +90,30 @@ class ClientInfo(msgspec.Struct, frozen=True):
 
 _NO_CLIENT = ClientInfo()
 
+
+def client_event(
+    name: str,
+    client: ClientInfo,
+    now: datetime,
+    *,
+    user_id: str | None,
+    actor_id: str | None = None,
+    outcome: Outcome = "success",
+    detail: Mapping[str, DetailValue] | None = None,
+) -> AuditEvent:
+    """An audit event of something `client` did (or had done, by `actor_id`) to `user_id`'s account."""
+    return audit_event(
+        name,
+        at=now,
+        outcome=outcome,
+        user_id=user_id,
+        actor_id=actor_id,
+        ip=client.ip,
+        user_agent=client.user_agent,
+        detail=detail,
+    )
+
+
 ExistingAccountHook = Callable[[User, ClientInfo], Awaitable[None]]
 """Tells the owner of an existing account that someone tried to register with its email (the mailer sets it)."""
 RegisteredHook = Callable[[User], None]
@@ -119,6 +149,8 @@ class AuthService:
         """Called when, with AUTHGATE_HIDE_ACCOUNT_EXISTENCE, someone registers an email that is taken."""
         self.on_registered: RegisteredHook | None = None
         """Called once a self-registration is committed (through the API or the pages; not an admin's)."""
+        self.second_factors: SecondFactors | None = None
+        """Two-step login (`domain/mfa.py`; None: no account is asked for a code)."""
 
     # -- accounts ------------------------------------------------------------------------------------------
 
@@ -215,6 +247,42 @@ class AuthService:
         if needs_rehash:
             user.password_hash = await self.pool.run(self.hasher.hash, password)
         device_token = await guard.succeeded(attempt, user) if guard is not None and attempt is not None else None
+        known_device = attempt is not None and attempt.device is not None
+        second = self.second_factors
+        if second is not None and await second.required(user.id):
+            if needs_rehash:
+                async with self.db.transaction() as tx:
+                    user.updated_at = self.clock()
+                    await tx.users.update(user)
+            raise MfaRequired(second.challenges.issue(user.id), second.challenges.ttl)
+        return await self._start_session(user, client, device_token, rehashed=needs_rehash, known_device=known_device)
+
+    async def login_second_factor(self, mfa_token: str, code: str, client: ClientInfo) -> TokenPair:
+        """The second step of a login that answered MfaRequired: its `mfa_token` and a code of the user's
+        authenticator (or a recovery code), behind the account's limit and back-off for codes."""
+        second = self.second_factors
+        if second is None:
+            raise InvalidMfaToken()
+        user_id = second.challenges.open(mfa_token)
+        async with self.db.reader() as r:
+            user = await r.users.get(user_id)
+        if user is None or user.disabled:
+            raise InvalidMfaToken()
+        method = await second.verify(user, code, client)
+        device_token = self.guard.devices.issue(user) if self.guard is not None else None
+        return await self._start_session(user, client, device_token, second_factor=method)
+
+    async def _start_session(
+        self,
+        user: User,
+        client: ClientInfo,
+        device_token: str | None,
+        *,
+        rehashed: bool = False,
+        known_device: bool = False,
+        second_factor: str | None = None,
+    ) -> TokenPair:
+        """A new session for a user who has proved who they are; `rehashed`: write the user's new hash too."""
         now = self.clock()
         session = Session(
             id=new_id(),
@@ -226,16 +294,12 @@ class AuthService:
             ip=client.ip,
         )
         refresh = new_refresh_token()
-        known_device = attempt is not None and attempt.device is not None
-        event = self._event(
-            "login_success",
-            client,
-            now,
-            user_id=user.id,
-            detail={"session_id": session.id, "known_device": known_device},
-        )
+        detail: dict[str, DetailValue] = {"session_id": session.id, "known_device": known_device}
+        if second_factor is not None:
+            detail["second_factor"] = second_factor
+        event = self._event("login_success", client, now, user_id=user.id, detail=detail)
         async with self.db.transaction() as tx:
-            if needs_rehash:
+            if rehashed:
                 user.updated_at = now
                 await tx.users.update(user)
             await tx.sessions.add(session, self._refresh_record(refresh, session, now))
@@ -400,27 +464,7 @@ class AuthService:
 
     # -- helpers -------------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _event(
-        name: str,
-        client: ClientInfo,
-        now: datetime,
-        *,
-        user_id: str | None,
-        actor_id: str | None = None,
-        outcome: Outcome = "success",
-        detail: Mapping[str, DetailValue] | None = None,
-    ) -> AuditEvent:
-        return audit_event(
-            name,
-            at=now,
-            outcome=outcome,
-            user_id=user_id,
-            actor_id=actor_id,
-            ip=client.ip,
-            user_agent=client.user_agent,
-            detail=detail,
-        )
+    _event = staticmethod(client_event)
 
     def _session_event(
         self, name: str, principal: Principal, client: ClientInfo, now: datetime, session_id: str

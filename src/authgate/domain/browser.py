@@ -21,7 +21,7 @@ from datetime import timedelta
 
 import msgspec
 
-from authgate.domain.auth import AuthService, ClientInfo, Principal
+from authgate.domain.auth import AuthService, ClientInfo, Principal, TokenPair
 from authgate.domain.clock import Clock
 from authgate.domain.server_secrets import server_secret
 from authgate.domain.sessions import Session
@@ -70,9 +70,18 @@ class BrowserSessions:
         return cls(db=db, auth=auth, csrf_secret=secret, idle_timeout=idle_timeout, clock=clock)
 
     async def login(self, login: str, password: str, client: ClientInfo, previous: str | None = None) -> BrowserLogin:
-        """Check the password (`AuthService.login`), start a session bound to a new cookie value, and end the
-        session of the `previous` cookie value, if the browser held one."""
-        pair = await self.auth.login(login, password, client)
+        """Check the password (`AuthService.login`: MfaRequired when a code is due), start a session bound to a new
+        cookie value, and end the session of the `previous` cookie value, if the browser held one."""
+        return await self._bind(await self.auth.login(login, password, client), client, previous)
+
+    async def login_second_factor(
+        self, mfa_token: str, code: str, client: ClientInfo, previous: str | None = None
+    ) -> BrowserLogin:
+        """The second step of a login that raised MfaRequired (`AuthService.login_second_factor`), bound to a new
+        cookie value as `login` binds the first."""
+        return await self._bind(await self.auth.login_second_factor(mfa_token, code, client), client, previous)
+
+    async def _bind(self, pair: TokenPair, client: ClientInfo, previous: str | None) -> BrowserLogin:
         cookie = secrets.token_urlsafe(COOKIE_BYTES)
         async with self.db.transaction() as tx:
             await tx.browser_sessions.add(hash_cookie(cookie), pair.session_id, self.clock())

@@ -7,6 +7,9 @@
     the back-off counts the attempt when it admits it (on the account, or on the trusted device)
     success: resets the account's and the device's failures; a new device token is issued
 
+A second factor's code (`domain/mfa.py`) has a limit and a back-off of its own, per account (`second_factor`):
+a wrong code counts there as a wrong password counts here, and a right one resets it (`passed`).
+
 The per-IP limit comes before all this, in the handler, before the body is even read. Every decision here
 depends only on the login *as typed* (normalised), never on whether the account exists, so the guard's
 answers cannot be used to enumerate accounts. See docs/abuse.md for the policy and its reasoning.
@@ -81,6 +84,23 @@ class LoginGuard:
             if admission.wait > 0:
                 raise retry_after(admission.wait)
             attempt.attempts = admission.attempts
+
+    async def second_factor(self, user_id: str) -> Attempt:
+        """Before a code of the user's second factor is checked: the account's limit (`mfa:account`) and its
+        back-off for codes, which the attempt is counted on."""
+        await self.limits.hit("mfa", account=user_id)
+        attempt = Attempt(account="mfa:" + account_key(user_id), claimed=None)
+        if self.backoff is not None:
+            admission = await self.backoff.acquire(attempt.account, self._now())
+            if admission.wait > 0:
+                raise retry_after(admission.wait)
+            attempt.attempts = admission.attempts
+        return attempt
+
+    async def passed(self, attempt: Attempt) -> None:
+        """A right code: forget the wrong ones before it."""
+        if self.backoff is not None:
+            await self.backoff.reset(attempt.account)
 
     def engaged(self, attempt: Attempt) -> bool:
         """Whether this attempt, having failed, is the one that makes the next ones wait (a lockout event)."""

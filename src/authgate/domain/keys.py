@@ -65,27 +65,29 @@ def generate_key(now: datetime, kek: bytes | None) -> StoredKey:
     seed = private.private_bytes_raw()
     public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
     kid = now.strftime("%Y%m%d") + "-" + secrets.token_hex(4)
-    return StoredKey(kid=kid, private_key=_seal(seed, kek, kid), public_key=public, created_at=now)
+    return StoredKey(kid=kid, private_key=seal(seed, kek, kid), public_key=public, created_at=now)
 
 
-def _seal(seed: bytes, kek: bytes | None, kid: str) -> bytes:
+def seal(plain: bytes, kek: bytes | None, context: str) -> bytes:
+    """`plain` sealed with AES-256-GCM under `kek` and bound to `context` (as it is without a `kek`)."""
     if kek is None:
-        return seed
+        return plain
     nonce = os.urandom(12)
-    return _SEALED_PREFIX + nonce + AESGCM(kek).encrypt(nonce, seed, kid.encode())
+    return _SEALED_PREFIX + nonce + AESGCM(kek).encrypt(nonce, plain, context.encode())
 
 
-def _open(stored: StoredKey, kek: bytes | None) -> bytes:
-    blob = stored.private_key
+def unseal(blob: bytes, kek: bytes | None, context: str, label: str) -> bytes:
+    """What `seal` sealed (a blob that was not sealed as it is); KeyEncryptionError, naming `label`, when it cannot
+    be opened."""
     if not blob.startswith(_SEALED_PREFIX):
         return blob
     if kek is None:
-        raise KeyEncryptionError(f"key {stored.kid} is encrypted and no key-encryption key is configured")
+        raise KeyEncryptionError(f"{label} is encrypted and no key-encryption key is configured")
     nonce, ciphertext = blob[len(_SEALED_PREFIX) : len(_SEALED_PREFIX) + 12], blob[len(_SEALED_PREFIX) + 12 :]
     try:
-        return AESGCM(kek).decrypt(nonce, ciphertext, stored.kid.encode())
+        return AESGCM(kek).decrypt(nonce, ciphertext, context.encode())
     except Exception as exc:
-        raise KeyEncryptionError(f"key {stored.kid} cannot be decrypted with the configured key") from exc
+        raise KeyEncryptionError(f"{label} cannot be decrypted with the configured key") from exc
 
 
 class Keyring:
@@ -98,7 +100,9 @@ class Keyring:
             raise LookupError("no current signing key")
         signer = max(current, key=lambda k: (k.created_at, k.kid))
         self.kid = signer.kid
-        self.private_key = Ed25519PrivateKey.from_private_bytes(_open(signer, kek))
+        self.private_key = Ed25519PrivateKey.from_private_bytes(
+            unseal(signer.private_key, kek, signer.kid, f"key {signer.kid}")
+        )
         self.public_keys: dict[str, Ed25519PublicKey] = {
             k.kid: Ed25519PublicKey.from_public_bytes(k.public_key) for k in live
         }

@@ -32,6 +32,10 @@ class Problem(msgspec.Struct, omit_defaults=True):
     code: str
     request_id: str
     errors: list[errors.FieldError] | None = None
+    mfa_token: str | None = None
+    """With 403 `mfa_required`: what `/auth/login/mfa` takes with the code."""
+    expires_in: int | None = None
+    """With `mfa_token`: the seconds it is good for."""
 
 
 def status_of(error: errors.AuthgateError) -> int:
@@ -60,6 +64,8 @@ def problem_response(error: errors.AuthgateError, request_id: str) -> Response:
         request_id=request_id,
         errors=getattr(error, "errors", None),
     )
+    if isinstance(error, errors.MfaRequired):
+        body.mfa_token, body.expires_in = error.mfa_token, error.expires_in
     headers = [("content-type", PROBLEM_JSON), ("cache-control", "no-store")]
     if isinstance(error, errors.Unauthorized):
         challenge = "Bearer"

@@ -67,6 +67,59 @@ class LoginRequest(msgspec.Struct, kw_only=True):
     device_token: DeviceToken | None = None
 
 
+MfaCode = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=64,
+        description="6 digits from the authenticator app, or one of the recovery codes",
+        examples=["123456"],
+    ),
+]
+
+
+class MfaLoginRequest(msgspec.Struct, kw_only=True):
+    mfa_token: Annotated[
+        str, msgspec.Meta(min_length=1, max_length=256, description="From the login's 403 `mfa_required`")
+    ]
+    code: MfaCode
+
+
+class MfaPasswordRequest(msgspec.Struct, kw_only=True):
+    password: Password
+
+
+class MfaCodeRequest(msgspec.Struct, kw_only=True):
+    code: MfaCode
+
+
+class MfaProofRequest(msgspec.Struct, kw_only=True):
+    """The password and a code (or a recovery code): what turning two-step login off, or renewing the recovery
+    codes, takes."""
+
+    password: Password
+    code: MfaCode
+
+
+class TotpEnrollment(msgspec.Struct, kw_only=True):
+    secret: str
+    """Base32, to type into the app by hand; shown this once."""
+    otpauth_uri: str
+    """`otpauth://totp/...`: show it as a QR code for the app to scan."""
+
+
+class RecoveryCodes(msgspec.Struct, kw_only=True):
+    recovery_codes: list[str]
+    """Each works once in place of a code; shown this once."""
+
+
+class MfaStatusResponse(msgspec.Struct, kw_only=True):
+    enabled: bool
+    pending: bool
+    """An authenticator was set up and waits for its first code (`/auth/mfa/totp/confirm`)."""
+    recovery_codes_left: int
+
+
 class RefreshRequest(msgspec.Struct, kw_only=True):
     refresh_token: RefreshTokenText
 

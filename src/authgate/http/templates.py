@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 PAGES = (
     "login.html",
+    "login_mfa.html",
     "register.html",
     "account.html",
     "error.html",

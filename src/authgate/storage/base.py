@@ -19,6 +19,7 @@ from authgate.domain.audit import AuditEvent, AuditPage, AuditQuery
 from authgate.domain.email_tokens import EmailToken, Purpose
 from authgate.domain.keys import StoredKey
 from authgate.domain.sessions import RefreshToken, Session
+from authgate.domain.totp import TotpFactor
 from authgate.domain.users import User
 
 UserSort = Literal["created_at", "-created_at", "username"]
@@ -165,6 +166,35 @@ class BrowserSessionStore(Protocol):
         """The ids of the user's sessions that are not ended and that a browser holds."""
 
 
+class MfaStore(Protocol):
+    """The second factors (`domain/mfa.py`): at most one TOTP authenticator per user, and its recovery codes
+    (by their SHA-256)."""
+
+    async def get(self, user_id: str) -> TotpFactor | None: ...
+
+    async def put(self, factor: TotpFactor) -> None:
+        """Store the user's authenticator in place of the one there, if any."""
+
+    async def confirm(self, user_id: str, created_at: datetime, step: int, now: datetime) -> bool:
+        """Mark the user's authenticator confirmed with the code of `step`, atomically, and only if it is still the
+        unconfirmed one made at `created_at`: False when it was replaced, removed or confirmed meanwhile."""
+
+    async def advance(self, user_id: str, step: int) -> bool:
+        """Record that the code of `step` was used, atomically, and only if no code of `step` or later was: False
+        when one was (a replayed code, or a race lost to the same code)."""
+
+    async def delete(self, user_id: str) -> bool:
+        """Remove the user's authenticator and recovery codes; False if there was no authenticator."""
+
+    async def replace_recovery_codes(self, user_id: str, digests: Sequence[bytes], now: datetime) -> None:
+        """The user's recovery codes become these (unused), and only these."""
+
+    async def use_recovery_code(self, user_id: str, digest: bytes, now: datetime) -> bool:
+        """Mark the user's unused recovery code `digest` used, atomically: False if there is none such."""
+
+    async def recovery_codes_left(self, user_id: str) -> int: ...
+
+
 class Stores(Protocol):
     """The stores, bound to one connection (and, in `transaction()`, to one transaction)."""
 
@@ -185,6 +215,9 @@ class Stores(Protocol):
 
     @property
     def email_tokens(self) -> EmailTokenStore: ...
+
+    @property
+    def mfa(self) -> MfaStore: ...
 
 
 class ChangeListener(Protocol):

@@ -21,6 +21,7 @@ from authgate.storage.migrations import load_migrations
 from authgate.storage.pgpool import ConnectionPool
 from authgate.storage.postgres_audit import PostgresAudit
 from authgate.storage.postgres_email_tokens import PostgresEmailTokens
+from authgate.storage.postgres_mfa import PostgresMfa
 from authgate.storage.postgres_sessions import PostgresSessions
 from authgate.storage.postgres_users import PostgresUsers
 
@@ -100,6 +101,10 @@ class PostgresStores:
     def email_tokens(self) -> PostgresEmailTokens:
         """Made when asked for, so that the transactions that do not use it (every request) do not pay for it."""
         return PostgresEmailTokens(self.users.conn)
+
+    @property
+    def mfa(self) -> PostgresMfa:
+        return PostgresMfa(self.users.conn)
 
 
 # Every connection speaks ISO dates in UTC, so that timestamps can travel as text (see `_init_connection`).

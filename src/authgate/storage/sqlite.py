@@ -23,6 +23,7 @@ from authgate.storage.base import BrowserSessionStore, ChangeListener
 from authgate.storage.migrations import load_migrations
 from authgate.storage.sqlite_audit import SqliteAudit
 from authgate.storage.sqlite_email_tokens import SqliteEmailTokens
+from authgate.storage.sqlite_mfa import SqliteMfa
 from authgate.storage.sqlite_rows import optional_time
 from authgate.storage.sqlite_sessions import SqliteSessions
 from authgate.storage.sqlite_users import SqliteUsers
@@ -98,6 +99,10 @@ class SqliteStores:
     @property
     def email_tokens(self) -> SqliteEmailTokens:
         return SqliteEmailTokens(self.users.conn)
+
+    @property
+    def mfa(self) -> SqliteMfa:
+        return SqliteMfa(self.users.conn)
 
 
 class SqliteDatabase:

@@ -13,6 +13,7 @@ from authgate.errors import (
     FieldError,
     InvalidCredentials,
     InvalidRefreshToken,
+    MfaRequired,
     Overloaded,
     RateLimited,
     RefreshTokenReused,
@@ -56,7 +57,7 @@ _change_password = msgspec.json.Decoder(ChangePasswordRequest)
 _ACCEPTED = static_json(RegistrationAccepted())
 
 
-def _tokens(pair: TokenPair) -> Response:
+def token_response(pair: TokenPair) -> Response:
     return json_response(
         TokenResponse(
             access_token=pair.access_token,
@@ -69,6 +70,20 @@ def _tokens(pair: TokenPair) -> Response:
 
 def client_info(req: Request, device_token: str | None = None) -> ClientInfo:
     return ClientInfo(ip=req.client_ip, user_agent=req.headers.get("user-agent") or "", device_token=device_token)
+
+
+def login_succeeded(req: Request, pair: TokenPair) -> None:
+    req.user_id = pair.user_id
+    security.info(
+        "login succeeded",
+        extra={
+            "user_id": pair.user_id,
+            "event": "login_success",
+            "session_id": pair.session_id,
+            "client_ip": req.client_ip,
+            "request_id": req.request_id,
+        },
+    )
 
 
 @operation(
@@ -111,11 +126,12 @@ async def register(req: Request) -> Response:
 
 @operation(
     "Log in",
-    description="With a username or an email. Starts a session.",
+    description="With a username or an email. Starts a session; for an account with two-step login on, answers 403 "
+    "`mfa_required` with an `mfa_token` for `/auth/login/mfa` instead.",
     tag="auth",
     request=LoginRequest,
     response=TokenResponse,
-    errors=(InvalidCredentials, EmailNotVerified, RateLimited, Overloaded),
+    errors=(InvalidCredentials, EmailNotVerified, MfaRequired, RateLimited, Overloaded),
 )
 async def login(req: Request) -> Response:
     await req.services.rate_limits.hit("login", ip=req.client_ip)  # before the body is even read
@@ -128,18 +144,8 @@ async def login(req: Request) -> Response:
             extra={"event": "login_failure", "client_ip": req.client_ip, "request_id": req.request_id},
         )
         raise
-    req.user_id = pair.user_id
-    security.info(
-        "login succeeded",
-        extra={
-            "user_id": pair.user_id,
-            "event": "login_success",
-            "session_id": pair.session_id,
-            "client_ip": req.client_ip,
-            "request_id": req.request_id,
-        },
-    )
-    return _tokens(pair)
+    login_succeeded(req, pair)
+    return token_response(pair)
 
 
 @operation(
@@ -161,7 +167,7 @@ async def refresh(req: Request) -> Response:
             extra={"event": "refresh_reuse", "client_ip": req.client_ip, "request_id": req.request_id},
         )
         raise
-    return _tokens(pair)
+    return token_response(pair)
 
 
 @operation(

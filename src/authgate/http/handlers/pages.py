@@ -15,6 +15,7 @@ from typing import Any
 
 from authgate.config import Settings
 from authgate.domain.auth import ClientInfo, Principal
+from authgate.domain.browser import BrowserLogin
 from authgate.domain.passwords import PASSWORD_MAX
 from authgate.domain.users import EMAIL_MAX
 from authgate.errors import (
@@ -23,6 +24,9 @@ from authgate.errors import (
     EmailTaken,
     Forbidden,
     InvalidCredentials,
+    InvalidMfaCode,
+    InvalidMfaToken,
+    MfaRequired,
     RateLimited,
     SessionNotFound,
     Unavailable,
@@ -54,6 +58,7 @@ NOTICES = {
     "password_changed": "Your password is changed. Your other sessions are signed out.",
     "password_reset": "Your password is changed, and every session is signed out. Sign in with the new one.",
     "verification_sent": "We have mailed you a new link to verify your email address.",
+    "mfa_expired": "That sign-in took too long. Please sign in again.",
 }
 
 Handler = Callable[["PageHandlers", Request], Awaitable[Response]]
@@ -221,11 +226,70 @@ class PageHandlers:
             )
             message = "Wrong username or password."
             return self._login_form(req, 422, username=username, message=message, next_path=next_path)
+        except MfaRequired as exc:
+            return self._code_form(req, exc.mfa_token, next_path=next_path)
         except (RateLimited, Forbidden) as exc:  # the back-off, or an unverified email address
             headers = [("retry-after", str(exc.retry_after))] if isinstance(exc, RateLimited) else []
             return self._login_form(
                 req, status_of(exc), username=username, message=exc.detail, next_path=next_path, headers=headers
             )
+        return self._session_started(req, signed, next_path)
+
+    def _code_form(
+        self,
+        req: Request,
+        mfa_token: str,
+        status: int = 200,
+        *,
+        errors: dict[str, str] | None = None,
+        message: str | None = None,
+        next_path: str | None = None,
+        headers: list[tuple[str, str]] | None = None,
+    ) -> Page:
+        token, cookie = self.nonce_token(req)
+        return self.render(
+            "login_mfa.html",
+            status,
+            [*cookie, *(headers or [])],
+            csrf_token=token,
+            mfa_token=mfa_token,
+            errors=errors or {},
+            message=message,
+            next=next_path or "",
+        )
+
+    @page("Sign in: the code of the second step")
+    async def login_mfa(self, req: Request) -> Response:
+        services = req.services
+        await services.rate_limits.hit("mfa", ip=req.client_ip)
+        form = await self.pre_session_form(req)
+        mfa_token, typed = form.get("mfa_token", ""), form.get("code", "")
+        next_path = safe_next(form.get("next"))
+        if not mfa_token or len(mfa_token) > MAX_FIELD:
+            return self.redirect(login_url(next_path, "mfa_expired"))
+        if not typed.strip() or len(typed) > MAX_FIELD:
+            errors = {"code": "Enter the code from your authenticator app"}
+            return self._code_form(req, mfa_token, 422, errors=errors, next_path=next_path)
+        client = _client(req, self.cookies.device(req))
+        try:
+            signed = await services.browser.login_second_factor(
+                mfa_token, typed, client, previous=self.cookies.session(req)
+            )
+        except InvalidMfaToken:
+            return self.redirect(login_url(next_path, "mfa_expired"))
+        except InvalidMfaCode:
+            security.info(
+                "second factor failed",
+                extra={"event": "mfa_failure", "client_ip": req.client_ip, "request_id": req.request_id},
+            )
+            errors = {"code": "That code is not valid"}
+            return self._code_form(req, mfa_token, 422, errors=errors, next_path=next_path)
+        except RateLimited as exc:
+            headers = [("retry-after", str(exc.retry_after))]
+            return self._code_form(req, mfa_token, 429, message=exc.detail, next_path=next_path, headers=headers)
+        return self._session_started(req, signed, next_path)
+
+    def _session_started(self, req: Request, signed: BrowserLogin, next_path: str | None) -> Page:
         req.user_id = signed.user_id
         security.info(
             "login succeeded",

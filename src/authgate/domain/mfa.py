@@ -1,0 +1,291 @@
+"""Two-step login: a TOTP authenticator app (RFC 6238) as the second factor, with single-use recovery codes.
+
+Setting it up takes the password (`enroll`: a new secret, shown once as an `otpauth://` URI) and then a code
+from the app (`confirm`: two-step login is on, and ten recovery codes are shown once). From then on a login
+with the right password answers 403 `mfa_required` with a short-lived signed `mfa_token` instead of tokens, and
+the login finishes with that token and a code (`AuthService.login_second_factor`); a recovery code works once
+in place of a code. Turning it off or making new recovery codes takes the password and a code.
+
+A code is accepted for the 30-second step it belongs to and one step either side (clock drift), and each step
+only once: the store moves the factor's `last_step` forward atomically, so a code seen by someone else is worth
+nothing after it was used. Wrong codes count on the account's own back-off (as wrong passwords do on the
+login's) and rate limit (`mfa:account`), so six digits cannot be guessed. The secret is sealed with the
+key-encryption key when one is set (as the signing keys are); recovery codes are kept as SHA-256 digests.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+from typing import Literal
+
+import msgspec
+import pyotp
+
+from authgate.domain.auth import ClientInfo, Principal, client_event
+from authgate.domain.clock import Clock
+from authgate.domain.guard import LoginGuard
+from authgate.domain.ids import is_id
+from authgate.domain.keys import seal, unseal
+from authgate.domain.passwords import HashPool, PasswordHasher
+from authgate.domain.server_secrets import server_secret
+from authgate.domain.totp import (
+    MAX_CODE_LENGTH,
+    TOTP_DIGITS,
+    TotpFactor,
+    could_be_recovery_code,
+    new_recovery_codes,
+    recovery_code_digest,
+    sealing_context,
+    totp_step,
+)
+from authgate.domain.users import User
+from authgate.errors import (
+    FieldError,
+    InvalidMfaCode,
+    InvalidMfaToken,
+    MfaAlreadyEnabled,
+    MfaNotEnabled,
+    UserNotFound,
+    ValidationFailed,
+)
+from authgate.storage.base import Database
+
+CHALLENGE_SECRET = "mfa_challenge"  # noqa: S105  (a name, not a secret)
+CHALLENGE_TTL = 300
+"""Seconds between the password and the code of one login."""
+Method = Literal["totp", "recovery_code"]
+
+
+class Enrollment(msgspec.Struct, frozen=True):
+    secret: str
+    """Base32, for typing into the app by hand."""
+    uri: str
+    """`otpauth://totp/...`, for a QR code."""
+
+
+class MfaStatus(msgspec.Struct, frozen=True):
+    enabled: bool
+    pending: bool
+    """An authenticator was set up and waits for its first code."""
+    recovery_codes_left: int
+
+
+# -- the login's second step ------------------------------------------------------------------------------------
+
+
+class MfaChallenges:
+    """The `mfa_token` of a login whose password was right: the user's id and an expiry under an HMAC, so any
+    worker or instance can check it without storing it. It only lets its holder *try* codes (which the back-off
+    counts); each code still works once."""
+
+    def __init__(self, secret: bytes, clock: Clock, ttl: int = CHALLENGE_TTL) -> None:
+        self._secret = secret
+        self._clock = clock
+        self.ttl = ttl
+
+    def issue(self, user_id: str) -> str:
+        expires = int(self._clock().timestamp()) + self.ttl
+        payload = f"{user_id}.{expires}.{base64.urlsafe_b64encode(os.urandom(9)).decode()}".encode()
+        return base64.urlsafe_b64encode(payload + self._mac(payload)).decode().rstrip("=")
+
+    def open(self, token: str) -> str:
+        """The user id the token was issued for; InvalidMfaToken when it is forged, malformed or expired."""
+        if not token or len(token) > 256 or not token.isascii():
+            raise InvalidMfaToken()
+        try:
+            raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        except ValueError:
+            raise InvalidMfaToken() from None
+        payload, mac = raw[:-32], raw[-32:]
+        if len(raw) <= 32 or not hmac.compare_digest(mac, self._mac(payload)):
+            raise InvalidMfaToken()
+        user_id, expires, _ = payload.decode().split(".")
+        if int(expires) <= self._clock().timestamp():
+            raise InvalidMfaToken()
+        return user_id
+
+    def _mac(self, payload: bytes) -> bytes:
+        return hmac.new(self._secret, b"mfa_challenge:" + payload, hashlib.sha256).digest()
+
+
+# -- the use cases ------------------------------------------------------------------------------------------------
+
+
+class SecondFactors:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        hasher: PasswordHasher,
+        pool: HashPool,
+        clock: Clock,
+        challenges: MfaChallenges,
+        kek: bytes | None = None,
+        issuer_name: str = "authgate",
+        guard: LoginGuard | None = None,
+    ) -> None:
+        self.db = db
+        self.hasher = hasher
+        self.pool = pool
+        self.clock = clock
+        self.challenges = challenges
+        self.kek = kek
+        self.issuer_name = issuer_name
+        self.guard = guard
+        """The account's limit and back-off for codes (None: none)."""
+
+    @classmethod
+    async def bootstrap(
+        cls,
+        *,
+        db: Database,
+        hasher: PasswordHasher,
+        pool: HashPool,
+        clock: Clock,
+        kek: bytes | None = None,
+        issuer_name: str = "authgate",
+        guard: LoginGuard | None = None,
+    ) -> SecondFactors:
+        """With the server's secret for `mfa_token`s, made on first start."""
+        challenges = MfaChallenges(await server_secret(db, CHALLENGE_SECRET, clock), clock)
+        return cls(
+            db=db,
+            hasher=hasher,
+            pool=pool,
+            clock=clock,
+            challenges=challenges,
+            kek=kek,
+            issuer_name=issuer_name,
+            guard=guard,
+        )
+
+    async def required(self, user_id: str) -> bool:
+        """Whether the user's login needs a code (a confirmed authenticator)."""
+        async with self.db.reader() as r:
+            factor = await r.mfa.get(user_id)
+        return factor is not None and factor.confirmed_at is not None
+
+    async def status(self, principal: Principal) -> MfaStatus:
+        async with self.db.reader() as r:
+            factor = await r.mfa.get(principal.user.id)
+            left = await r.mfa.recovery_codes_left(principal.user.id) if factor is not None else 0
+        enabled = factor is not None and factor.confirmed_at is not None
+        return MfaStatus(enabled=enabled, pending=factor is not None and not enabled, recovery_codes_left=left)
+
+    async def enroll(self, principal: Principal, password: str, client: ClientInfo) -> Enrollment:
+        """A new secret for the user's authenticator, replacing one that was never confirmed."""
+        user = principal.user
+        await self._check_password(user, password)
+        secret = pyotp.random_base32()
+        now = self.clock()
+        async with self.db.transaction() as tx:
+            existing = await tx.mfa.get(user.id)
+            if existing is not None and existing.confirmed_at is not None:
+                raise MfaAlreadyEnabled()
+            await tx.mfa.put(
+                TotpFactor(
+                    user_id=user.id, secret=seal(secret.encode(), self.kek, sealing_context(user.id)), created_at=now
+                )
+            )
+        uri = pyotp.TOTP(secret, digits=TOTP_DIGITS).provisioning_uri(name=user.username, issuer_name=self.issuer_name)
+        return Enrollment(secret=secret, uri=uri)
+
+    async def confirm(self, principal: Principal, code: str, client: ClientInfo) -> list[str]:
+        """Turn two-step login on with a first code from the app; the recovery codes, shown this once."""
+        user = principal.user
+        async with self.db.reader() as r:
+            factor = await r.mfa.get(user.id)
+        if factor is None:
+            raise MfaNotEnabled()
+        if factor.confirmed_at is not None:
+            raise MfaAlreadyEnabled()
+        step = totp_step(code.strip(), self._secret(factor), self.clock(), factor.last_step)
+        if step is None:
+            raise ValidationFailed([FieldError("code", "is not the current code of the authenticator app")])
+        codes = new_recovery_codes()
+        now = self.clock()
+        async with self.db.transaction() as tx:
+            if not await tx.mfa.confirm(user.id, factor.created_at, step, now):
+                raise MfaNotEnabled()  # replaced or removed meanwhile
+            await tx.mfa.replace_recovery_codes(user.id, [recovery_code_digest(c) for c in codes], now)
+            await tx.audit.add(client_event("mfa_enabled", client, now, user_id=user.id))
+        return codes
+
+    async def disable(self, principal: Principal, password: str, code: str, client: ClientInfo) -> None:
+        user = principal.user
+        await self._check_password(user, password)
+        await self.verify(user, code, client, field="code")
+        now = self.clock()
+        async with self.db.transaction() as tx:
+            await tx.mfa.delete(user.id)
+            await tx.audit.add(client_event("mfa_disabled", client, now, user_id=user.id))
+
+    async def renew_recovery_codes(
+        self, principal: Principal, password: str, code: str, client: ClientInfo
+    ) -> list[str]:
+        """New recovery codes in place of the old ones (used or not)."""
+        user = principal.user
+        await self._check_password(user, password)
+        await self.verify(user, code, client, field="code")
+        codes = new_recovery_codes()
+        now = self.clock()
+        async with self.db.transaction() as tx:
+            await tx.mfa.replace_recovery_codes(user.id, [recovery_code_digest(c) for c in codes], now)
+            await tx.audit.add(client_event("mfa_recovery_codes", client, now, user_id=user.id))
+        return codes
+
+    async def reset(self, user_id: str, *, actor_id: str, client: ClientInfo) -> None:
+        """An admin turns a user's two-step login off (a lost phone and lost recovery codes)."""
+        if not is_id(user_id):
+            raise UserNotFound()
+        now = self.clock()
+        async with self.db.transaction() as tx:
+            if await tx.users.get(user_id) is None:
+                raise UserNotFound()
+            if not await tx.mfa.delete(user_id):
+                raise MfaNotEnabled()
+            await tx.audit.add(client_event("mfa_disabled", client, now, user_id=user_id, actor_id=actor_id))
+
+    async def verify(self, user: User, code: str, client: ClientInfo, *, field: str | None = None) -> Method:
+        """Check a code (or a recovery code) of the user's confirmed authenticator and use it up, behind the
+        account's limit and back-off for codes. A wrong one is audited and raises InvalidMfaCode, or
+        ValidationFailed on `field` when given (a form that also took the password)."""
+        guard = self.guard
+        attempt = await guard.second_factor(user.id) if guard is not None else None
+        now = self.clock()
+        method: Method | None = None
+        async with self.db.reader() as r:
+            factor = await r.mfa.get(user.id)
+        if factor is None or factor.confirmed_at is None:
+            raise MfaNotEnabled()
+        typed = code.strip()
+        if len(typed) <= MAX_CODE_LENGTH:
+            step = totp_step(typed, self._secret(factor), now, factor.last_step)
+            digest = recovery_code_digest(typed) if step is None and could_be_recovery_code(typed) else None
+            async with self.db.transaction() as tx:
+                if step is not None and await tx.mfa.advance(user.id, step):
+                    method = "totp"
+                elif digest is not None and await tx.mfa.use_recovery_code(user.id, digest, now):
+                    method = "recovery_code"
+        if method is None:
+            async with self.db.transaction() as tx:
+                await tx.audit.add(client_event("mfa_failure", client, now, user_id=user.id, outcome="failure"))
+            if field is not None:
+                raise ValidationFailed([FieldError(field, "is not a valid code")])
+            raise InvalidMfaCode()
+        if guard is not None and attempt is not None:
+            await guard.passed(attempt)
+        return method
+
+    # -- helpers -------------------------------------------------------------------------------------------------
+
+    async def _check_password(self, user: User, password: str) -> None:
+        ok, _ = await self.pool.run(self.hasher.verify, user.password_hash, password)
+        if not ok:
+            raise ValidationFailed([FieldError("password", "is not your current password")])
+
+    def _secret(self, factor: TotpFactor) -> str:
+        return unseal(factor.secret, self.kek, sealing_context(factor.user_id), "the TOTP secret").decode("ascii")
