@@ -17,6 +17,7 @@ from authgate.http.cors import cors
 from authgate.http.deadlines import BodyDeadlines
 from authgate.http.handlers import audit, auth, docs, email, imports, metrics, mfa, profile, system, users, wellknown
 from authgate.http.handlers.email_pages import EmailPages
+from authgate.http.handlers.mfa_pages import MfaPages
 from authgate.http.handlers.pages import PageHandlers
 from authgate.http.middleware import access_log, compose, recover, request_ids, security_headers
 from authgate.http.operations import operation_of
@@ -111,6 +112,11 @@ def build_router(settings: Settings) -> Router:
     r.add("GET", "/confirm-email-change", email_pages.confirm_change_page)
     r.add("POST", "/confirm-email-change", email_pages.confirm_change)
     r.add("POST", "/account/verify-email", email_pages.resend)
+    mfa_pages = MfaPages(pages)
+    r.add("POST", "/account/mfa/setup", mfa_pages.setup)
+    r.add("POST", "/account/mfa/confirm", mfa_pages.confirm)
+    r.add("POST", "/account/mfa/recovery-codes", mfa_pages.renew_recovery_codes)
+    r.add("POST", "/account/mfa/disable", mfa_pages.disable)
     if settings.metrics_enabled and not settings.metrics_port:
         r.add("GET", "/metrics", metrics.metrics)
     if settings.bench_endpoints:

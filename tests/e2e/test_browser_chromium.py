@@ -203,3 +203,68 @@ def test_the_pages_on_a_phone(server: LiveServer, browser: Any) -> None:
         assert width <= PHONE["viewport"]["width"], (path, width)
         _shot(page, name)
     phone.close()
+
+
+def _code(secret: str, steps_ahead: int = 0) -> str:
+    import time
+
+    import pyotp
+
+    totp = pyotp.TOTP(secret)
+    return totp.generate_otp(totp.timecode(time.time()) + steps_ahead)
+
+
+def test_two_step_sign_in_set_up_and_used(server: LiveServer, browser: Any) -> None:
+    """Set up an authenticator from the account page (the QR code is drawn), turn it on with a code, then sign in
+    with the password and a code; on a phone, the setup page fits the screen."""
+    import httpx
+
+    url = server.url
+    registered = httpx.post(
+        f"{url}/auth/register", json={"username": "ada", "email": "ada@example.com", "password": PASSWORD}
+    )
+    assert registered.status_code == 201, registered.text
+    problems: list[str] = []
+    phone = browser.new_context(**PHONE)
+    page = phone.new_page()
+    _watch_console(page, problems)
+    _sign_in(page, url, "ada")
+
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Set up two-step sign in").click()
+    page.wait_for_url(f"{url}/account/mfa/setup")
+    qr = page.locator(".qr svg")
+    box = qr.bounding_box()
+    assert box is not None and box["width"] >= 150 and box["width"] == box["height"], box
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= PHONE["viewport"]["width"], width
+    secret = page.locator("#secret").inner_text().replace(" ", "")
+    _shot(page, "13-mfa-setup-phone")
+
+    page.get_by_label("Six-digit code").fill(_code(secret))
+    page.get_by_role("button", name="Turn on two-step sign in").click()
+    page.wait_for_url(f"{url}/account/mfa/confirm")
+    codes = page.locator(".codes code").all_inner_texts()
+    assert len(codes) == 10
+    _shot(page, "14-mfa-recovery-codes-phone")
+    page.get_by_role("link", name=re.compile("I have saved them")).click()
+    page.wait_for_url(f"{url}/account")
+    assert "10 recovery codes left" in page.locator("#two-step").locator("..").inner_text()
+
+    # Sign out, and in again: the password, then a code.
+    page.locator("header").get_by_role("button", name="Sign out").click()
+    page.wait_for_url(f"{url}/login?notice=signed_out")
+    page.get_by_label("Username or email").fill("ada")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_selector("text=Enter your code")
+    assert not any(c["name"] == "authgate_session" for c in phone.cookies())
+    _shot(page, "15-mfa-code-phone")
+    page.get_by_label("Code from your authenticator app").fill(_code(secret, 1))
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{url}/account")
+    assert page.get_by_role("heading", name="Hello, ada").is_visible()
+    phone.close()
+
+    assert problems == [], problems  # no CSP violation (the QR code is inline SVG), nothing failed to load
+    assert "Traceback" not in server.output()

@@ -7,10 +7,10 @@ import re
 
 import httpx
 import pytest
-from test_mfa import code, enable
 
 from helpers import PASSWORD, login, register
-from pages_helpers import csrf_token, form_token
+from mfa_helpers import code, enable
+from pages_helpers import account_token, csrf_token, form_token, sign_in
 
 pytestmark = pytest.mark.usefixtures("app")
 
@@ -72,3 +72,70 @@ async def test_the_code_form_needs_its_csrf_token(client: httpx.AsyncClient) -> 
     response = await client.post("/login/mfa", data={"mfa_token": form["mfa_token"], "code": code(secret, 1)})
     assert response.status_code == 403
     assert not [c for c in response.headers.get_list("set-cookie") if c.startswith("authgate_session=")]
+
+
+_SECRET = re.compile(r'<code id="secret">([A-Z2-7 ]+)</code>')
+_CODES = re.compile(r"<li><code>([a-z2-9]{5}-[a-z2-9]{5})</code></li>")
+
+
+async def set_up_in_the_browser(client: httpx.AsyncClient) -> tuple[str, list[str]]:
+    """From the account page: the setup key shown, and the recovery codes once a code turned it on."""
+    await sign_in(client)
+    token = await account_token(client)
+    setup = await client.post("/account/mfa/setup", data={"csrf_token": token, "setup_password": PASSWORD})
+    assert setup.status_code == 200, setup.text[:3000]
+    assert "<svg" in setup.text and "segno" in setup.text  # the QR code, inline
+    match = _SECRET.search(setup.text)
+    assert match, setup.text[:3000]
+    secret = match[1].replace(" ", "")
+    wrong = await client.post("/account/mfa/confirm", data={"csrf_token": token, "code": "abc"})
+    assert wrong.status_code == 422 and "not the code your app shows" in wrong.text
+    assert secret in wrong.text.replace(" ", "")  # the same key again, to try once more
+    confirmed = await client.post("/account/mfa/confirm", data={"csrf_token": token, "code": code(secret)})
+    assert confirmed.status_code == 200, confirmed.text[:3000]
+    codes = _CODES.findall(confirmed.text)
+    assert len(codes) == 10 and "Two-step sign in is on" in confirmed.text
+    return secret, codes
+
+
+async def test_setting_it_up_renewing_and_turning_it_off_from_the_account_page(client: httpx.AsyncClient) -> None:
+    await register(client)
+    secret, codes = await set_up_in_the_browser(client)
+    account = await client.get("/account")
+    assert "10 recovery codes left" in account.text and "Turn off two-step sign in" in account.text
+    token = csrf_token(account.text)
+
+    missing = await client.post("/account/mfa/recovery-codes", data={"csrf_token": token, "renew_password": PASSWORD})
+    assert missing.status_code == 422 and "Enter a code" in missing.text
+    renewed = await client.post(
+        "/account/mfa/recovery-codes", data={"csrf_token": token, "renew_password": PASSWORD, "renew_code": codes[0]}
+    )
+    assert renewed.status_code == 200 and "your old codes no longer work" in renewed.text
+    new_codes = _CODES.findall(renewed.text)
+    assert len(new_codes) == 10 and not set(new_codes) & set(codes)
+
+    wrong = await client.post(
+        "/account/mfa/disable",
+        data={"csrf_token": token, "disable_password": "not-the-password", "disable_code": code(secret, 1)},
+    )
+    assert wrong.status_code == 422 and "is not your current password" in wrong.text.lower()
+    off = await client.post(
+        "/account/mfa/disable",
+        data={"csrf_token": token, "disable_password": PASSWORD, "disable_code": code(secret, 1)},
+    )
+    assert off.status_code == 303 and off.headers["location"] == "/account?notice=mfa_disabled"
+    account = await client.get(off.headers["location"])
+    assert "Two-step sign in is off" in account.text and "Set up two-step sign in" in account.text
+
+
+async def test_the_account_page_forms_need_their_csrf_token(client: httpx.AsyncClient) -> None:
+    await register(client)
+    await sign_in(client)
+    for path, data in [
+        ("/account/mfa/setup", {"setup_password": PASSWORD}),
+        ("/account/mfa/confirm", {"code": "123456"}),
+        ("/account/mfa/disable", {"disable_password": PASSWORD, "disable_code": "123456"}),
+        ("/account/mfa/recovery-codes", {"renew_password": PASSWORD, "renew_code": "123456"}),
+    ]:
+        assert (await client.post(path, data=data)).status_code == 403, path
+    assert (await client.get("/account")).text.count('<span class="badge">off</span>') == 1

@@ -5,47 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import time
 
 import httpx
-import pyotp
 import pytest
 
+from abuse_helpers import make_admin
 from authgate.app import App
 from helpers import PASSWORD, assert_problem, bearer, login, make_settings, register
+from mfa_helpers import code, enable, mfa_token, second_step
 
 pytestmark = pytest.mark.usefixtures("app")
-
-
-def code(secret: str, steps_ahead: int = 0) -> str:
-    """The authenticator's code for the current 30-second step, or one `steps_ahead` of it (the server accepts
-    one step either side)."""
-    totp = pyotp.TOTP(secret)
-    return totp.generate_otp(totp.timecode(time.time()) + steps_ahead)
-
-
-async def enable(client: httpx.AsyncClient, token: str) -> tuple[str, list[str]]:
-    """Set up and confirm an authenticator for the token's user: its secret and the recovery codes."""
-    enrolled = await client.post("/auth/mfa/totp", json={"password": PASSWORD}, headers=bearer(token))
-    assert enrolled.status_code == 201, enrolled.text
-    secret: str = enrolled.json()["secret"]
-    confirmed = await client.post("/auth/mfa/totp/confirm", json={"code": code(secret)}, headers=bearer(token))
-    assert confirmed.status_code == 200, confirmed.text
-    codes: list[str] = confirmed.json()["recovery_codes"]
-    return secret, codes
-
-
-async def mfa_token(client: httpx.AsyncClient, username: str = "alice") -> str:
-    response = await client.post("/auth/login", json={"username": username, "password": PASSWORD})
-    problem = assert_problem(response, 403, "mfa_required")
-    assert "access_token" not in problem and "refresh_token" not in problem
-    assert problem["expires_in"] == 300
-    token: str = problem["mfa_token"]
-    return token
-
-
-async def second_step(client: httpx.AsyncClient, token: str, typed: str) -> httpx.Response:
-    return await client.post("/auth/login/mfa", json={"mfa_token": token, "code": typed})
 
 
 async def test_setting_up_and_logging_in_with_an_authenticator(client: httpx.AsyncClient) -> None:
@@ -214,14 +183,8 @@ async def test_the_endpoints_need_a_token(client: httpx.AsyncClient) -> None:
 
 
 async def test_an_admin_can_reset_it(client: httpx.AsyncClient, app: App) -> None:
-    await register(client, "root")
+    admin_headers = await make_admin(app)
     await register(client)
-    async with app.services.db.transaction() as tx:
-        root = await tx.users.get_by_login("root")
-        assert root is not None
-        root.roles = ("admin", "user")
-        await tx.users.update(root)
-    admin = (await login(client, "root"))["access_token"]
     alice = await login(client)
     await enable(client, alice["access_token"])
     me = (await client.get("/auth/me", headers=bearer(alice["access_token"]))).json()
@@ -229,14 +192,15 @@ async def test_an_admin_can_reset_it(client: httpx.AsyncClient, app: App) -> Non
     assert_problem(
         await client.delete(f"/users/{me['id']}/mfa", headers=bearer(alice["access_token"])), 403, "forbidden"
     )
-    assert_problem(await client.delete("/users/not-an-id/mfa", headers=bearer(admin)), 404, "user_not_found")
-    assert (await client.delete(f"/users/{me['id']}/mfa", headers=bearer(admin))).status_code == 204
+    assert_problem(await client.delete("/users/not-an-id/mfa", headers=admin_headers), 404, "user_not_found")
+    assert (await client.delete(f"/users/{me['id']}/mfa", headers=admin_headers)).status_code == 204
     assert "access_token" in await login(client)
-    assert_problem(await client.delete(f"/users/{me['id']}/mfa", headers=bearer(admin)), 409, "mfa_not_enabled")
-    events = (await client.get("/audit", params={"user_id": me["id"]}, headers=bearer(admin))).json()
+    assert_problem(await client.delete(f"/users/{me['id']}/mfa", headers=admin_headers), 409, "mfa_not_enabled")
+    events = (await client.get("/audit", params={"user_id": me["id"]}, headers=admin_headers)).json()
     names = [e["event"] for e in events["items"]]
     assert names.count("mfa_disabled") == 1 and "mfa_enabled" in names
-    assert next(e for e in events["items"] if e["event"] == "mfa_disabled")["actor_id"] == root.id
+    admin_id = (await client.get("/auth/me", headers=admin_headers)).json()["id"]
+    assert next(e for e in events["items"] if e["event"] == "mfa_disabled")["actor_id"] == admin_id
 
 
 async def test_wrong_codes_back_off(database_url: str) -> None:

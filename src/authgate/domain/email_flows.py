@@ -37,6 +37,7 @@ from authgate.domain.email_tokens import (
 )
 from authgate.domain.mail import MailMessage, MailTemplates, Outbox
 from authgate.domain.passwords import HashPool, PasswordHasher, check_new_password
+from authgate.domain.totp import SecondFactorChange
 from authgate.domain.users import User, check_email, email_key
 from authgate.errors import EmailAlreadyVerified, EmailTaken, FieldError, ValidationFailed
 from authgate.storage.base import Database, Stores
@@ -236,6 +237,14 @@ class EmailFlows:
             "account_exists",
             lambda: self._mail("account_exists", owner.email, owner, None, None, 0, forgot_password_url=forgot),
         )
+
+    # -- two-step sign in changed (domain/mfa.py) ---------------------------------------------------------
+
+    def second_factor_changed(self, user: User, change: SecondFactorChange) -> None:
+        """`SecondFactors.on_changed`: tell the user that two-step sign in was turned on or off (by them or an
+        admin: `reset`), or that new recovery codes were made, in case it was not them."""
+        name = "second_factor_changed"
+        self._post(name, lambda: self._mail(name, user.email, user, None, None, 0, change=change))
 
     async def usable(self, token: str, purpose: Purpose) -> bool:
         """Whether `token` would be accepted for `purpose` now, without using it (the pages ask before showing

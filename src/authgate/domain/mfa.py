@@ -19,6 +19,7 @@ import base64
 import hashlib
 import hmac
 import os
+from collections.abc import Callable
 from typing import Literal
 
 import msgspec
@@ -34,6 +35,7 @@ from authgate.domain.server_secrets import server_secret
 from authgate.domain.totp import (
     MAX_CODE_LENGTH,
     TOTP_DIGITS,
+    SecondFactorChange,
     TotpFactor,
     could_be_recovery_code,
     new_recovery_codes,
@@ -57,6 +59,7 @@ CHALLENGE_SECRET = "mfa_challenge"  # noqa: S105  (a name, not a secret)
 CHALLENGE_TTL = 300
 """Seconds between the password and the code of one login."""
 Method = Literal["totp", "recovery_code"]
+ChangedHook = Callable[[User, SecondFactorChange], None]
 
 
 class Enrollment(msgspec.Struct, frozen=True):
@@ -136,6 +139,8 @@ class SecondFactors:
         self.issuer_name = issuer_name
         self.guard = guard
         """The account's limit and back-off for codes (None: none)."""
+        self.on_changed: ChangedHook | None = None
+        """Called once a change is committed, to tell the user (the email flows set it)."""
 
     @classmethod
     async def bootstrap(
@@ -190,6 +195,17 @@ class SecondFactors:
                     user_id=user.id, secret=seal(secret.encode(), self.kek, sealing_context(user.id)), created_at=now
                 )
             )
+        return self._enrollment(user, secret)
+
+    async def pending(self, principal: Principal) -> Enrollment | None:
+        """The authenticator set up and not confirmed yet, to show again (the setup page, after a wrong code)."""
+        async with self.db.reader() as r:
+            factor = await r.mfa.get(principal.user.id)
+        if factor is None or factor.confirmed_at is not None:
+            return None
+        return self._enrollment(principal.user, self._secret(factor))
+
+    def _enrollment(self, user: User, secret: str) -> Enrollment:
         uri = pyotp.TOTP(secret, digits=TOTP_DIGITS).provisioning_uri(name=user.username, issuer_name=self.issuer_name)
         return Enrollment(secret=secret, uri=uri)
 
@@ -212,6 +228,7 @@ class SecondFactors:
                 raise MfaNotEnabled()  # replaced or removed meanwhile
             await tx.mfa.replace_recovery_codes(user.id, [recovery_code_digest(c) for c in codes], now)
             await tx.audit.add(client_event("mfa_enabled", client, now, user_id=user.id))
+        self._changed(user, "enabled")
         return codes
 
     async def disable(self, principal: Principal, password: str, code: str, client: ClientInfo) -> None:
@@ -222,6 +239,7 @@ class SecondFactors:
         async with self.db.transaction() as tx:
             await tx.mfa.delete(user.id)
             await tx.audit.add(client_event("mfa_disabled", client, now, user_id=user.id))
+        self._changed(user, "disabled")
 
     async def renew_recovery_codes(
         self, principal: Principal, password: str, code: str, client: ClientInfo
@@ -235,6 +253,7 @@ class SecondFactors:
         async with self.db.transaction() as tx:
             await tx.mfa.replace_recovery_codes(user.id, [recovery_code_digest(c) for c in codes], now)
             await tx.audit.add(client_event("mfa_recovery_codes", client, now, user_id=user.id))
+        self._changed(user, "recovery_codes")
         return codes
 
     async def reset(self, user_id: str, *, actor_id: str, client: ClientInfo) -> None:
@@ -243,11 +262,13 @@ class SecondFactors:
             raise UserNotFound()
         now = self.clock()
         async with self.db.transaction() as tx:
-            if await tx.users.get(user_id) is None:
+            user = await tx.users.get(user_id)
+            if user is None:
                 raise UserNotFound()
             if not await tx.mfa.delete(user_id):
                 raise MfaNotEnabled()
             await tx.audit.add(client_event("mfa_disabled", client, now, user_id=user_id, actor_id=actor_id))
+        self._changed(user, "reset")
 
     async def verify(self, user: User, code: str, client: ClientInfo, *, field: str | None = None) -> Method:
         """Check a code (or a recovery code) of the user's confirmed authenticator and use it up, behind the
@@ -281,6 +302,10 @@ class SecondFactors:
         return method
 
     # -- helpers -------------------------------------------------------------------------------------------------
+
+    def _changed(self, user: User, change: SecondFactorChange) -> None:
+        if self.on_changed is not None:
+            self.on_changed(user, change)
 
     async def _check_password(self, user: User, password: str) -> None:
         ok, _ = await self.pool.run(self.hasher.verify, user.password_hash, password)

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import secrets
 from datetime import datetime
+from typing import Literal
 
 import msgspec
 import pyotp
@@ -19,6 +20,10 @@ RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 """No 0/o, 1/l/i: read off paper without mistakes. Ten characters of it are 49 bits."""
 RECOVERY_LENGTH = 10
 MAX_CODE_LENGTH = 64
+
+
+SecondFactorChange = Literal["enabled", "disabled", "reset", "recovery_codes"]
+"""What happened to a user's two-step sign in (`reset`: turned off by an admin), for the mail that tells them."""
 
 
 class TotpFactor(msgspec.Struct, kw_only=True):

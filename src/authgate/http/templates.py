@@ -25,6 +25,8 @@ PAGES = (
     "forgot_password.html",
     "reset_password.html",
     "verify_email.html",
+    "mfa_setup.html",
+    "mfa_codes.html",
 )
 
 

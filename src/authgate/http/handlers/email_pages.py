@@ -9,41 +9,19 @@ layout, forms, CSRF checks and error page.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Awaitable, Callable
-
 from authgate.domain.email_flows import human_duration
 from authgate.domain.email_tokens import MAX_EMAIL_TOKEN_LENGTH, Purpose, RefusedToken
 from authgate.domain.passwords import PASSWORD_MAX
 from authgate.domain.users import EMAIL_MAX
-from authgate.errors import AuthgateError, EmailTaken, ValidationFailed
+from authgate.errors import EmailTaken, ValidationFailed
 from authgate.http.handlers.auth import client_info
 from authgate.http.handlers.email import limit_mail
-from authgate.http.handlers.pages import MAX_FIELD, PageHandlers
-from authgate.http.operations import operation
+from authgate.http.handlers.pages import MAX_FIELD, PageHandlers, page
 from authgate.http.redirects import DEFAULT_NEXT, login_url
 from authgate.http.request import Request
 from authgate.http.responses import Page, Response
 
-Handler = Callable[["EmailPages", Request], Awaitable[Response]]
-
 CHANGE_TAKEN = "That address now belongs to another account; your address is unchanged."
-
-
-def email_page(summary: str) -> Callable[[Handler], Handler]:
-    """A page handler (see `handlers.pages.page`): no API document, errors as an HTML page."""
-
-    def wrap(method: Handler) -> Handler:
-        @functools.wraps(method)
-        async def handler(self: EmailPages, req: Request) -> Response:
-            try:
-                return await method(self, req)
-            except AuthgateError as exc:
-                return self.pages.error_page(req, exc)
-
-        return operation(summary, tag="pages", api=False, media_type="text/html")(handler)
-
-    return wrap
 
 
 def _messages(exc: ValidationFailed) -> dict[str, str]:
@@ -63,7 +41,7 @@ class EmailPages:
 
     # -- forgot password ---------------------------------------------------------------------------------------
 
-    @email_page("The forgot-password page")
+    @page("The forgot-password page")
     async def forgot_page(self, req: Request) -> Response:
         return self._forgot_form(req)
 
@@ -76,7 +54,7 @@ class EmailPages:
             sent=False, expires_in="",
         )  # fmt: skip
 
-    @email_page("Mail me a password reset link")
+    @page("Mail me a password reset link")
     async def forgot(self, req: Request) -> Response:
         form = await self.pages.pre_session_form(req)
         email = form.get("email", "").strip()
@@ -95,7 +73,7 @@ class EmailPages:
 
     # -- reset password ----------------------------------------------------------------------------------------
 
-    @email_page("The reset-password page (the link of the mail)")
+    @page("The reset-password page (the link of the mail)")
     async def reset_page(self, req: Request) -> Response:
         token = _token(req.query.get("token"))
         if not await req.services.email.usable(token, "reset_password"):
@@ -117,7 +95,7 @@ class EmailPages:
             invalid=invalid,
         )  # fmt: skip
 
-    @email_page("Choose a new password")
+    @page("Choose a new password")
     async def reset(self, req: Request) -> Response:
         form = await self.pages.pre_session_form(req)
         token = _token(form.get("token"))
@@ -139,7 +117,7 @@ class EmailPages:
 
     # -- verify an address, confirm a new one --------------------------------------------------------------------
 
-    @email_page("Mail me the verification link again (the account page)")
+    @page("Mail me the verification link again (the account page)")
     async def resend(self, req: Request) -> Response:
         principal = await self.pages.current(req)
         if principal is None:
@@ -151,19 +129,19 @@ class EmailPages:
             req.services.email.resend_verification(principal.user)
         return self.pages.redirect("/account?notice=verification_sent")
 
-    @email_page("The verify-email page (the link of the mail)")
+    @page("The verify-email page (the link of the mail)")
     async def verify_page(self, req: Request) -> Response:
         return await self._confirm_page(req, "verify_email")
 
-    @email_page("Verify my email address")
+    @page("Verify my email address")
     async def verify(self, req: Request) -> Response:
         return await self._confirm(req, "verify_email")
 
-    @email_page("The confirm-email-change page (the link of the mail)")
+    @page("The confirm-email-change page (the link of the mail)")
     async def confirm_change_page(self, req: Request) -> Response:
         return await self._confirm_page(req, "change_email")
 
-    @email_page("Confirm my new email address")
+    @page("Confirm my new email address")
     async def confirm_change(self, req: Request) -> Response:
         return await self._confirm(req, "change_email")
 

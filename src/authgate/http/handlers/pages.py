@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from authgate.config import Settings
 from authgate.domain.auth import ClientInfo, Principal
@@ -59,21 +59,32 @@ NOTICES = {
     "password_reset": "Your password is changed, and every session is signed out. Sign in with the new one.",
     "verification_sent": "We have mailed you a new link to verify your email address.",
     "mfa_expired": "That sign-in took too long. Please sign in again.",
+    "mfa_disabled": "Two-step sign in is off: your password alone signs you in.",
 }
 
-Handler = Callable[["PageHandlers", Request], Awaitable[Response]]
+
+class BuiltOnPages(Protocol):
+    """Page handlers: these, and those built on their layout, forms and CSRF checks (`handlers/email_pages.py`,
+    `handlers/mfa_pages.py`)."""
+
+    @property
+    def pages(self) -> PageHandlers: ...
 
 
-def page(summary: str) -> Callable[[Handler], Handler]:
+P = TypeVar("P", bound=BuiltOnPages)
+Handler = Callable[[P, Request], Awaitable[Response]]
+
+
+def page(summary: str) -> Callable[[Handler[P]], Handler[P]]:
     """A page handler: left out of the API's document, and its errors rendered as an HTML page."""
 
-    def wrap(method: Handler) -> Handler:
+    def wrap(method: Handler[P]) -> Handler[P]:
         @functools.wraps(method)
-        async def handler(self: PageHandlers, req: Request) -> Response:
+        async def handler(self: P, req: Request) -> Response:
             try:
                 return await method(self, req)
             except AuthgateError as exc:
-                return self.error_page(req, exc)
+                return self.pages.error_page(req, exc)
 
         return operation(summary, tag="pages", api=False, media_type="text/html")(handler)
 
@@ -101,6 +112,10 @@ class PageHandlers:
         self.templates = Templates(self.static)
         self.cookies = CookieTransport(settings.secure_cookies)
         self.same_origin = csrf.SameOrigin(settings.issuer)
+
+    @property
+    def pages(self) -> PageHandlers:
+        return self
 
     # -- rendering ---------------------------------------------------------------------------------------------
 
@@ -376,9 +391,9 @@ class PageHandlers:
         if principal is None:
             here = req.path + ("?" + req.query_string if req.query_string else "")
             return self.redirect(login_url(safe_next(here) or DEFAULT_NEXT))
-        return await self._account_page(req, principal, notice=NOTICES.get(req.query.get("notice", "")))
+        return await self.account_page(req, principal, notice=NOTICES.get(req.query.get("notice", "")))
 
-    async def _account_page(
+    async def account_page(
         self,
         req: Request,
         principal: Principal,
@@ -394,12 +409,13 @@ class PageHandlers:
             user=principal.user,
             current_session=principal.session,
             sessions=sessions,
+            mfa=await req.services.mfa.status(principal),
             csrf_token=csrf.session_token(req.services.browser.csrf_secret, principal.session.id),
             errors=errors or {},
             notice=notice,
         )
 
-    async def _signed_in(self, req: Request) -> tuple[Principal | None, dict[str, str]]:
+    async def signed_in(self, req: Request) -> tuple[Principal | None, dict[str, str]]:
         """The principal and its checked form, or (None, {}) when the browser is not signed in."""
         principal = await self.current(req)
         if principal is None:
@@ -409,7 +425,7 @@ class PageHandlers:
 
     @page("Change my password")
     async def change_password(self, req: Request) -> Response:
-        principal, form = await self._signed_in(req)
+        principal, form = await self.signed_in(req)
         if principal is None:
             return self.redirect(login_url(DEFAULT_NEXT))
         current, new = form.get("current_password", ""), form.get("new_password", "")
@@ -426,13 +442,13 @@ class PageHandlers:
             except ValidationFailed as exc:
                 errors = _field_errors(exc)
         if errors:
-            return await self._account_page(req, principal, 422, errors=errors)
+            return await self.account_page(req, principal, 422, errors=errors)
         security.info("password changed", extra={"event": "password_change", "user_id": principal.user.id})
         return self.redirect("/account?notice=password_changed")
 
     @page("Sign out one of my sessions")
     async def end_session(self, req: Request) -> Response:
-        principal, form = await self._signed_in(req)
+        principal, form = await self.signed_in(req)
         if principal is None:
             return self.redirect(login_url(DEFAULT_NEXT))
         session_id = form.get("session_id", "")
@@ -447,7 +463,7 @@ class PageHandlers:
 
     @page("Sign out everywhere")
     async def end_all_sessions(self, req: Request) -> Response:
-        principal, _ = await self._signed_in(req)
+        principal, _ = await self.signed_in(req)
         if principal is None:
             return self.redirect(login_url(DEFAULT_NEXT))
         ended = await req.services.auth.logout_all(principal, client=_client(req))
@@ -456,7 +472,7 @@ class PageHandlers:
 
     @page("Sign out")
     async def logout(self, req: Request) -> Response:
-        principal, _ = await self._signed_in(req)
+        principal, _ = await self.signed_in(req)
         if principal is not None:
             await req.services.auth.logout(principal, _client(req))
             security.info("logout", extra={"event": "logout", "user_id": principal.user.id, "via": "browser"})
