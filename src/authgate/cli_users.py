@@ -1,4 +1,5 @@
-"""`authgate users list|disable|enable|delete|grant|revoke`: user management for operators without a token.
+"""`authgate users list|disable|enable|delete|grant|revoke|reset-mfa`: user management for operators without a
+token.
 
 The same use cases as the admin API (`UserAdmin`): the same validation, the same last-admin rule, disabling
 ends the user's sessions. Users are named by username, email or id. Each change is logged as a security event
@@ -16,6 +17,7 @@ import msgspec
 
 from authgate.config import Settings
 from authgate.domain.admin import LIMIT_MAX, UserChanges
+from authgate.domain.auth import ClientInfo
 from authgate.domain.users import User
 from authgate.services import Services
 
@@ -23,7 +25,7 @@ security = logging.getLogger("authgate.security")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    users = sub.add_parser("users", help="manage users (list, disable, enable, delete, grant, revoke)")
+    users = sub.add_parser("users", help="manage users (list, disable, enable, delete, grant, revoke, reset-mfa)")
     cmds = users.add_subparsers(dest="users_command", required=True)
     listing = cmds.add_parser("list", help="list users, oldest first")
     listing.add_argument("--limit", type=int, default=50, help=f"at most this many (1 to {LIMIT_MAX}, default 50)")
@@ -31,7 +33,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     listing.add_argument("--role", help="only users with this role")
     listing.add_argument("--sort", choices=("created_at", "-created_at", "username"), default="created_at")
     listing.add_argument("--cursor", help="the cursor printed under the previous page")
-    for name, text in [("disable", "disable a user and end their sessions"), ("enable", "enable a user")]:
+    for name, text in [
+        ("disable", "disable a user and end their sessions"),
+        ("enable", "enable a user"),
+        ("reset-mfa", "turn a user's two-step login off (a lost phone and lost recovery codes)"),
+    ]:
         cmds.add_parser(name, help=text).add_argument("user", help="username, email or id")
     delete = cmds.add_parser("delete", help="delete a user (their sessions end)")
     delete.add_argument("user", help="username, email or id")
@@ -77,6 +83,11 @@ async def _run(services: Services, args: argparse.Namespace) -> int:
         await admin.delete(user.id)
         _log("user deleted by an operator", "admin_user_delete", user)
         print(f"deleted {user.username}")
+        return 0
+    if command == "reset-mfa":
+        await services.mfa.reset(user.id, actor_id=None, client=ClientInfo())
+        _log("two-step login reset by an operator", "mfa_disabled", user)
+        print(f"{user.username}: two-step login is off; their next login needs the password only")
         return 0
     if command in ("disable", "enable"):
         changes = UserChanges(disabled=command == "disable")

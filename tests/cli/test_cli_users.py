@@ -85,3 +85,36 @@ def test_the_last_admin_and_bad_input(
     assert main(["users", "delete", "root"]) == 1  # no --yes and no terminal: nothing happens
     assert main(["users", "list"]) == 0
     assert "root" in capsys.readouterr().out
+
+
+def test_reset_mfa(env: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The way back in when the only admin lost their phone and their recovery codes."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from authgate.domain.totp import TotpFactor
+    from authgate.storage import open_database
+
+    create(monkeypatch, "root", "--admin")
+    now = datetime.now(UTC)
+
+    async def factor(put: bool) -> TotpFactor | None:
+        db = open_database(env)
+        await db.connect()
+        try:
+            async with db.transaction() as tx:
+                user = await tx.users.get_by_login("root")
+                assert user is not None
+                if put:
+                    await tx.mfa.put(TotpFactor(user_id=user.id, secret=b"S" * 32, created_at=now, confirmed_at=now))
+                return await tx.mfa.get(user.id)
+        finally:
+            await db.close()
+
+    assert asyncio.run(factor(put=True)) is not None
+    capsys.readouterr()
+    assert main(["users", "reset-mfa", "root"]) == 0
+    assert "root: two-step login is off" in capsys.readouterr().out
+    assert asyncio.run(factor(put=False)) is None
+    assert main(["users", "reset-mfa", "root"]) == 1
+    assert "mfa_not_enabled" in capsys.readouterr().err

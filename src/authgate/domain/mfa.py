@@ -256,8 +256,9 @@ class SecondFactors:
         self._changed(user, "recovery_codes")
         return codes
 
-    async def reset(self, user_id: str, *, actor_id: str, client: ClientInfo) -> None:
-        """An admin turns a user's two-step login off (a lost phone and lost recovery codes)."""
+    async def reset(self, user_id: str, *, actor_id: str | None, client: ClientInfo) -> None:
+        """An admin (`actor_id`), or an operator on the command line (None), turns a user's two-step login off: a
+        lost phone and lost recovery codes."""
         if not is_id(user_id):
             raise UserNotFound()
         now = self.clock()
@@ -267,7 +268,8 @@ class SecondFactors:
                 raise UserNotFound()
             if not await tx.mfa.delete(user_id):
                 raise MfaNotEnabled()
-            await tx.audit.add(client_event("mfa_disabled", client, now, user_id=user_id, actor_id=actor_id))
+            by = {"by": "admin" if actor_id is not None else "operator"}
+            await tx.audit.add(client_event("mfa_disabled", client, now, user_id=user_id, actor_id=actor_id, detail=by))
         self._changed(user, "reset")
 
     async def verify(self, user: User, code: str, client: ClientInfo, *, field: str | None = None) -> Method:
