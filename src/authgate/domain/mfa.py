@@ -23,7 +23,6 @@ from collections.abc import Callable
 from typing import Literal
 
 import msgspec
-import pyotp
 
 from authgate.domain.auth import ClientInfo, Principal, client_event
 from authgate.domain.clock import Clock
@@ -184,7 +183,7 @@ class SecondFactors:
         """A new secret for the user's authenticator, replacing one that was never confirmed."""
         user = principal.user
         await self._check_password(user, password)
-        secret = pyotp.random_base32()
+        secret = base64.b32encode(os.urandom(20)).decode("ascii")  # 160 bits, as RFC 4226 recommends
         now = self.clock()
         async with self.db.transaction() as tx:
             existing = await tx.mfa.get(user.id)
@@ -206,6 +205,8 @@ class SecondFactors:
         return self._enrollment(principal.user, self._secret(factor))
 
     def _enrollment(self, user: User, secret: str) -> Enrollment:
+        import pyotp  # here, not at the top: a worker's start need not wait for it
+
         uri = pyotp.TOTP(secret, digits=TOTP_DIGITS).provisioning_uri(name=user.username, issuer_name=self.issuer_name)
         return Enrollment(secret=secret, uri=uri)
 

@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Literal
 
 import msgspec
-import pyotp
 
 TOTP_DIGITS = 6
 TOTP_DRIFT = 1
@@ -46,6 +45,8 @@ def totp_step(code: str, secret: str, now: datetime, after: int) -> int | None:
     """The step, later than `after`, within the allowed drift of `now`, whose code `code` is; None if none."""
     if len(code) != TOTP_DIGITS or not (code.isascii() and code.isdigit()):
         return None
+    import pyotp  # here, not at the top: a worker's start need not wait for it
+
     totp = pyotp.TOTP(secret, digits=TOTP_DIGITS)
     current = totp.timecode(now)
     for step in range(current - TOTP_DRIFT, current + TOTP_DRIFT + 1):
