@@ -62,6 +62,13 @@ def test_email_verified_may_be_absent() -> None:
     assert check(token(email_verified=None)).email_verified is False
 
 
+def test_amr_tells_a_two_step_login() -> None:
+    assert check(token(amr=["pwd", "otp", "mfa"])).used_second_factor is True
+    assert check(token(amr=["pwd"])).used_second_factor is False
+    absent = check(token())  # a server from before two-step login: a password
+    assert absent.amr == ("pwd",) and absent.used_second_factor is False
+
+
 def test_a_token_signed_by_pyjwt_verifies() -> None:
     """Interoperability: nothing depends on our own encoder's key order or spacing."""
     raw = jwt.encode(claims(), KEY, algorithm="EdDSA", headers={"typ": "at+jwt", "kid": "k1"})

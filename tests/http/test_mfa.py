@@ -251,3 +251,24 @@ async def test_the_same_code_twice_at_once_opens_one_session(client: httpx.Async
     typed = code(secret, 1)
     responses = await asyncio.gather(*(second_step(client, token, typed) for token in tokens))
     assert sorted(r.status_code for r in responses) == [200, 401, 401, 401]
+
+
+async def test_the_tokens_say_how_the_session_was_started(client: httpx.AsyncClient) -> None:
+    """`amr` (RFC 8176) in every access token of the session, refreshes included, and in introspection; the
+    sessions list names the second factor."""
+    import jwt
+
+    await register(client)
+    plain = await login(client)
+    assert jwt.decode(plain["access_token"], options={"verify_signature": False})["amr"] == ["pwd"]
+    secret, codes = await enable(client, plain["access_token"])
+    for typed in (code(secret, 1), codes[0]):
+        pair = (await second_step(client, await mfa_token(client), typed)).json()
+        assert jwt.decode(pair["access_token"], options={"verify_signature": False})["amr"] == ["pwd", "otp", "mfa"]
+        refreshed = (await client.post("/auth/refresh", json={"refresh_token": pair["refresh_token"]})).json()
+        claims = jwt.decode(refreshed["access_token"], options={"verify_signature": False})
+        assert claims["amr"] == ["pwd", "otp", "mfa"]
+        introspected = await client.post("/auth/introspect", data={"token": refreshed["access_token"]})
+        assert introspected.json()["amr"] == ["pwd", "otp", "mfa"]
+    sessions = (await client.get("/auth/sessions", headers=bearer(plain["access_token"]))).json()["items"]
+    assert sorted(str(s["second_factor"]) for s in sessions) == ["None", "recovery_code", "totp"]

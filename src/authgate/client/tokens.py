@@ -44,10 +44,17 @@ class Claims(msgspec.Struct, frozen=True, kw_only=True):
     roles: tuple[str, ...]
     username: str
     email_verified: bool = False
+    amr: tuple[str, ...] = ("pwd",)
+    """RFC 8176: how the user signed in; `mfa` in it when the login took a second factor."""
 
     def has_roles(self, *roles: str) -> bool:
         """True if the user has every one of `roles`."""
         return all(role in self.roles for role in roles)
+
+    @property
+    def used_second_factor(self) -> bool:
+        """True if the session was started with a password and a second factor (two-step login)."""
+        return "mfa" in self.amr
 
 
 class _Header(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -292,6 +292,7 @@ class AuthService:
             expires_at=now + timedelta(seconds=self.policy.session_ttl),
             user_agent=client.user_agent[:512],
             ip=client.ip,
+            second_factor=second_factor,
         )
         refresh = new_refresh_token()
         detail: dict[str, DetailValue] = {"session_id": session.id, "known_device": known_device}
@@ -492,6 +493,7 @@ class AuthService:
             roles=user.roles,
             username=user.username,
             email_verified=user.email_verified,
+            amr=session.amr,
         )
         return TokenPair(access, refresh, self.policy.access_token_ttl, session.id, user.id, device_token)
 

@@ -140,4 +140,5 @@ class BrowserSessions:
             roles=user.roles,
             username=user.username,
             email_verified=user.email_verified,
+            amr=session.amr,
         )

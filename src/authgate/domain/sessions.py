@@ -32,9 +32,17 @@ class Session(msgspec.Struct, kw_only=True):
     ended_at: datetime | None = None
     user_agent: str = ""
     ip: str = ""
+    second_factor: str | None = None
+    """What proved the user's identity beside the password at login (`totp`, `recovery_code`), if anything."""
 
     def is_active(self, now: datetime) -> bool:
         return self.ended_at is None and self.expires_at > now
+
+    @property
+    def amr(self) -> tuple[str, ...]:
+        """RFC 8176 authentication methods, for the `amr` claim: a password, and a one-time code if one was
+        given (a recovery code is one too)."""
+        return ("pwd",) if self.second_factor is None else ("pwd", "otp", "mfa")
 
 
 class RefreshToken(msgspec.Struct, kw_only=True):

@@ -37,6 +37,8 @@ class AccessClaims(msgspec.Struct, frozen=True, kw_only=True):
     roles: tuple[str, ...]
     username: str
     email_verified: bool = False
+    amr: tuple[str, ...] = ("pwd",)
+    """RFC 8176: how the user signed in (`pwd`; with `otp` and `mfa` after a second factor)."""
 
 
 class _Header(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -97,7 +99,14 @@ class AccessTokens:
         self._signing_prefix = _b64encode(header) + "."
 
     def issue(
-        self, *, user_id: str, session_id: str, roles: tuple[str, ...], username: str, email_verified: bool
+        self,
+        *,
+        user_id: str,
+        session_id: str,
+        roles: tuple[str, ...],
+        username: str,
+        email_verified: bool,
+        amr: tuple[str, ...] = ("pwd",),
     ) -> str:
         now = int(self._now())
         claims = AccessClaims(
@@ -112,6 +121,7 @@ class AccessTokens:
             roles=roles,
             username=username,
             email_verified=email_verified,
+            amr=amr,
         )
         signing_input = self._signing_prefix + _b64encode(_encoder.encode(claims))
         signature = self.keyring.private_key.sign(signing_input.encode("ascii"))

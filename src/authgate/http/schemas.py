@@ -165,6 +165,8 @@ class SessionResponse(msgspec.Struct, kw_only=True):
     user_agent: str
     ip: str
     current: bool
+    second_factor: str | None
+    """`totp` or `recovery_code` when the login took a second factor."""
 
     @classmethod
     def of(cls, session: Session, current_id: str) -> SessionResponse:
@@ -176,6 +178,7 @@ class SessionResponse(msgspec.Struct, kw_only=True):
             user_agent=session.user_agent,
             ip=session.ip,
             current=session.id == current_id,
+            second_factor=session.second_factor,
         )
 
 
@@ -211,6 +214,7 @@ class IntrospectionResponse(msgspec.Struct, kw_only=True, omit_defaults=True):
     aud: str | None = None
     jti: str | None = None
     token_type: str | None = None
+    amr: list[str] | None = None
 
 
 class IntrospectionRequest(msgspec.Struct):

@@ -9,7 +9,13 @@ import asyncpg
 
 from authgate.domain.sessions import Session
 from authgate.domain.users import User
-from authgate.storage.postgres_rows import JOINED_USER_COLUMNS, SESSION_COLUMNS, session_from_row, user_from_row
+from authgate.storage.postgres_rows import (
+    JOINED_USER_COLUMNS,
+    SESSION_COLUMNS,
+    SESSION_WIDTH,
+    session_from_row,
+    user_from_row,
+)
 
 
 class PostgresBrowserSessions:
@@ -32,7 +38,7 @@ class PostgresBrowserSessions:
             " JOIN sessions s ON s.id = b.session_id JOIN users u ON u.id = s.user_id WHERE b.token_hash = $1",
             token_hash,
         )
-        return None if row is None else (session_from_row(row), user_from_row(row, 8))
+        return None if row is None else (session_from_row(row), user_from_row(row, SESSION_WIDTH))
 
     async def touch(self, session_id: str, now: datetime) -> None:
         await self.conn.execute("UPDATE sessions SET last_used_at = $1 WHERE id = $2::uuid", now, session_id)

@@ -12,6 +12,7 @@ from authgate.domain.users import User
 from authgate.storage.postgres_rows import (
     JOINED_USER_COLUMNS,
     SESSION_COLUMNS,
+    SESSION_WIDTH,
     session_from_row,
     token_from_row,
     user_from_row,
@@ -25,8 +26,8 @@ class PostgresSessions:
 
     async def add(self, session: Session, first_token: RefreshToken) -> None:
         await self.conn.execute(
-            "WITH s AS (INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip)"
-            " VALUES ($1,$2,$3,$4,$5,$6,$7))"
+            "WITH s AS (INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip,"
+            " second_factor) VALUES ($1,$2,$3,$4,$5,$6,$7,$11))"
             " INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at) VALUES ($8,$1,$9,$10)",
             session.id,
             session.user_id,
@@ -38,6 +39,7 @@ class PostgresSessions:
             first_token.token_hash,
             first_token.created_at,
             first_token.expires_at,
+            session.second_factor,
         )
 
     async def get(self, session_id: str) -> Session | None:
@@ -50,7 +52,7 @@ class PostgresSessions:
             " FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1::uuid",
             session_id,
         )
-        return None if row is None else (session_from_row(row), user_from_row(row, 8))
+        return None if row is None else (session_from_row(row), user_from_row(row, SESSION_WIDTH))
 
     async def list_for_user(self, user_id: str, now: datetime) -> list[Session]:
         rows = await self.conn.fetch(
@@ -75,7 +77,11 @@ class PostgresSessions:
             " WHERE t.token_hash = $1" + lock,
             token_hash,
         )
-        return None if row is None else (token_from_row(row), session_from_row(row, 6), user_from_row(row, 14))
+        return (
+            None
+            if row is None
+            else (token_from_row(row), session_from_row(row, 6), user_from_row(row, 6 + SESSION_WIDTH))
+        )
 
     async def get_token(self, token_hash: bytes) -> RefreshToken | None:
         row = await self.conn.fetchrow(

@@ -9,7 +9,13 @@ from datetime import datetime
 from authgate.domain.clock import to_micros as _ts
 from authgate.domain.sessions import Session
 from authgate.domain.users import User
-from authgate.storage.sqlite_rows import JOINED_USER_COLUMNS, SESSION_COLUMNS, session_from_row, user_from_row
+from authgate.storage.sqlite_rows import (
+    JOINED_USER_COLUMNS,
+    SESSION_COLUMNS,
+    SESSION_WIDTH,
+    session_from_row,
+    user_from_row,
+)
 
 
 class SqliteBrowserSessions:
@@ -30,7 +36,7 @@ class SqliteBrowserSessions:
             " JOIN sessions s ON s.id = b.session_id JOIN users u ON u.id = s.user_id WHERE b.token_hash = ?",
             (token_hash,),
         ).fetchone()
-        return None if row is None else (session_from_row(row[:8]), user_from_row(row[8:]))
+        return None if row is None else (session_from_row(row[:SESSION_WIDTH]), user_from_row(row[SESSION_WIDTH:]))
 
     async def touch(self, session_id: str, now: datetime) -> None:
         self.conn.execute("UPDATE sessions SET last_used_at = ? WHERE id = ?", (_ts(now), session_id))

@@ -31,7 +31,11 @@ def user_from_row(row: tuple) -> User:  # type: ignore[type-arg]
     )
 
 
-SESSION_COLUMNS = "s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.ended_at, s.user_agent, s.ip"
+SESSION_COLUMNS = (
+    "s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.ended_at, s.user_agent, s.ip, s.second_factor"
+)
+SESSION_WIDTH = 9
+"""How many columns SESSION_COLUMNS are: where the next table's columns start in a joined row."""
 JOINED_USER_COLUMNS = ", ".join("u." + c for c in USER_COLUMNS.split(", "))
 
 
@@ -45,6 +49,7 @@ def session_from_row(row: tuple) -> Session:  # type: ignore[type-arg]
         ended_at=optional_time(row[5]),
         user_agent=row[6],
         ip=row[7],
+        second_factor=row[8],
     )
 
 

@@ -12,6 +12,7 @@ from authgate.domain.users import User
 from authgate.storage.sqlite_rows import (
     JOINED_USER_COLUMNS,
     SESSION_COLUMNS,
+    SESSION_WIDTH,
     session_from_row,
     token_from_row,
     user_from_row,
@@ -24,8 +25,8 @@ class SqliteSessions:
 
     async def add(self, session: Session, first_token: RefreshToken) -> None:
         self.conn.execute(
-            "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip)"
-            " VALUES (?,?,?,?,?,?,?)",
+            "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip, second_factor)"
+            " VALUES (?,?,?,?,?,?,?,?)",
             (
                 session.id,
                 session.user_id,
@@ -34,6 +35,7 @@ class SqliteSessions:
                 _ts(session.expires_at),
                 session.user_agent,
                 session.ip,
+                session.second_factor,
             ),
         )
         self._add_token(first_token)
@@ -54,7 +56,7 @@ class SqliteSessions:
             " WHERE s.id = ?",
             (session_id,),
         ).fetchone()
-        return None if row is None else (session_from_row(row[:8]), user_from_row(row[8:]))
+        return None if row is None else (session_from_row(row[:SESSION_WIDTH]), user_from_row(row[SESSION_WIDTH:]))
 
     async def list_for_user(self, user_id: str, now: datetime) -> list[Session]:
         rows = self.conn.execute(
@@ -72,7 +74,15 @@ class SqliteSessions:
             " WHERE t.token_hash = ?",
             (token_hash,),
         ).fetchone()
-        return None if row is None else (token_from_row(row[:6]), session_from_row(row[6:14]), user_from_row(row[14:]))
+        return (
+            None
+            if row is None
+            else (
+                token_from_row(row[:6]),
+                session_from_row(row[6 : 6 + SESSION_WIDTH]),
+                user_from_row(row[6 + SESSION_WIDTH :]),
+            )
+        )
 
     async def lock_token(self, token_hash: bytes) -> tuple[RefreshToken, Session, User] | None:
         # BEGIN IMMEDIATE already holds the database's write lock: nothing else can rotate meanwhile.

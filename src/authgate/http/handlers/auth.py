@@ -293,6 +293,7 @@ async def introspect(req: Request) -> Response:
             iss=c.iss,
             aud=c.aud,
             jti=c.jti,
+            amr=list(c.amr),
             token_type="access_token",  # noqa: S106 (a token type name, RFC 7662)
         )
     )
