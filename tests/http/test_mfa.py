@@ -272,3 +272,13 @@ async def test_the_tokens_say_how_the_session_was_started(client: httpx.AsyncCli
         assert introspected.json()["amr"] == ["pwd", "otp", "mfa"]
     sessions = (await client.get("/auth/sessions", headers=bearer(plain["access_token"]))).json()["items"]
     assert sorted(str(s["second_factor"]) for s in sessions) == ["None", "recovery_code", "totp"]
+
+
+async def test_a_second_step_after_two_step_login_was_turned_off_starts_again(client: httpx.AsyncClient) -> None:
+    await register(client)
+    access = (await login(client))["access_token"]
+    secret, codes = await enable(client, access)
+    token = await mfa_token(client)
+    body = {"password": PASSWORD, "code": codes[0]}
+    assert (await client.post("/auth/mfa/disable", json=body, headers=bearer(access))).status_code == 204
+    assert_problem(await second_step(client, token, code(secret, 1)), 401, "invalid_mfa_token")

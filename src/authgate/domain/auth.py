@@ -36,6 +36,7 @@ from authgate.errors import (
     InvalidCredentials,
     InvalidMfaToken,
     InvalidRefreshToken,
+    MfaNotEnabled,
     MfaRequired,
     RefreshTokenExpired,
     RefreshTokenReused,
@@ -268,7 +269,11 @@ class AuthService:
             user = await r.users.get(user_id)
         if user is None or user.disabled:
             raise InvalidMfaToken()
-        method = await second.verify(user, code, client)
+        try:
+            method = await second.verify(user, code, client)
+        except MfaNotEnabled:
+            raise InvalidMfaToken() from None  # turned off since the password step: that login is over
+
         device_token = self.guard.devices.issue(user) if self.guard is not None else None
         return await self._start_session(user, client, device_token, second_factor=method)
 
