@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import pg
 from authgate.app import create_app
 from authgate.config import load_settings
-from authgate.domain.auth import ClientInfo
+from authgate.domain.clients import ClientInfo
 from authgate.http.request import Request
 
 PASSWORD = "a-long-and-unusual-passphrase"

@@ -17,7 +17,7 @@ import msgspec
 
 from authgate.config import Settings
 from authgate.domain.admin import LIMIT_MAX, UserChanges
-from authgate.domain.auth import ClientInfo
+from authgate.domain.clients import ClientInfo
 from authgate.domain.users import User
 from authgate.services import Services
 

@@ -19,9 +19,10 @@ from authgate.domain.email_flows import EmailFlows, EmailPolicy
 from authgate.domain.guard import LoginGuard
 from authgate.domain.importer import UserImporter
 from authgate.domain.keys import KeyEncryptionError, Keyring, StoredKey, parse_key_encryption_key
-from authgate.domain.mfa import SecondFactors
+from authgate.domain.mfa import CHALLENGE_SECRET, MfaChallenges, SecondFactors
 from authgate.domain.passwords import HashParameters, HashPool, PasswordHasher
 from authgate.domain.profile import ProfileService
+from authgate.domain.server_secrets import server_secret
 from authgate.domain.session_cache import SessionCache
 from authgate.domain.signing import SigningKeys
 from authgate.domain.tokens import AccessTokens
@@ -177,11 +178,12 @@ class Services:
             guard=guard,
             session_cache=session_cache,
         )
-        mfa = await SecondFactors.bootstrap(
+        mfa = SecondFactors(
             db=db,
             hasher=hasher,
             pool=pool,
             clock=clock,
+            challenges=MfaChallenges(await server_secret(db, CHALLENGE_SECRET, clock), clock),
             kek=key_encryption_key(settings),
             issuer_name=settings.mfa_issuer_name,
             guard=guard,

@@ -11,7 +11,7 @@ import httpx
 
 from abuse_helpers import client_from, make_admin, problem_shape, started
 from authgate.app import App
-from authgate.domain.auth import ClientInfo
+from authgate.domain.clients import ClientInfo
 from authgate.domain.users import User
 from helpers import PASSWORD, register
 

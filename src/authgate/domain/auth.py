@@ -6,13 +6,14 @@ inside a transaction, so a database connection is never held while a hash is com
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import msgspec
 
-from authgate.domain.audit import AuditEvent, DetailValue, Outcome, audit_event
+from authgate.domain.audit import AuditEvent, DetailValue
+from authgate.domain.clients import ClientInfo, client_event
 from authgate.domain.clock import Clock
 from authgate.domain.guard import Attempt, LoginGuard
 from authgate.domain.ids import is_id, new_id
@@ -82,38 +83,7 @@ class Principal(msgspec.Struct, frozen=True):
     session: Session
 
 
-class ClientInfo(msgspec.Struct, frozen=True):
-    ip: str = ""
-    user_agent: str = ""
-    device_token: str | None = None
-    """The known-device token the client presented at login, if any."""
-
-
 _NO_CLIENT = ClientInfo()
-
-
-def client_event(
-    name: str,
-    client: ClientInfo,
-    now: datetime,
-    *,
-    user_id: str | None,
-    actor_id: str | None = None,
-    outcome: Outcome = "success",
-    detail: Mapping[str, DetailValue] | None = None,
-) -> AuditEvent:
-    """An audit event of something `client` did (or had done, by `actor_id`) to `user_id`'s account."""
-    return audit_event(
-        name,
-        at=now,
-        outcome=outcome,
-        user_id=user_id,
-        actor_id=actor_id,
-        ip=client.ip,
-        user_agent=client.user_agent,
-        detail=detail,
-    )
-
 
 ExistingAccountHook = Callable[[User, ClientInfo], Awaitable[None]]
 """Tells the owner of an existing account that someone tried to register with its email (the mailer sets it)."""
@@ -273,7 +243,6 @@ class AuthService:
             method = await second.verify(user, code, client)
         except MfaNotEnabled:
             raise InvalidMfaToken() from None  # turned off since the password step: that login is over
-
         device_token = self.guard.devices.issue(user) if self.guard is not None else None
         return await self._start_session(user, client, device_token, second_factor=method)
 

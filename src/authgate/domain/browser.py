@@ -21,7 +21,8 @@ from datetime import timedelta
 
 import msgspec
 
-from authgate.domain.auth import AuthService, ClientInfo, Principal, TokenPair
+from authgate.domain.auth import AuthService, Principal, TokenPair
+from authgate.domain.clients import ClientInfo
 from authgate.domain.clock import Clock
 from authgate.domain.server_secrets import server_secret
 from authgate.domain.sessions import Session

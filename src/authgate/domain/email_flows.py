@@ -24,8 +24,8 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from authgate.domain.audit import AuditEvent, DetailValue, audit_event
-from authgate.domain.auth import ClientInfo
+from authgate.domain.audit import AuditEvent
+from authgate.domain.clients import ClientInfo, client_event
 from authgate.domain.clock import Clock
 from authgate.domain.email_tokens import (
     EmailToken,
@@ -128,7 +128,7 @@ class EmailFlows:
                 user.email_verified = True
                 user.updated_at = now
                 await tx.users.update(user)
-            await tx.audit.add(_event("email_verification", client, now, user))
+            await tx.audit.add(client_event("email_verification", client, now, user_id=user.id))
         return user
 
     # -- password reset ------------------------------------------------------------------------------------
@@ -143,7 +143,7 @@ class EmailFlows:
             user = await r.users.get_by_login(key)
         if user is None or user.disabled or user.email_key != key:
             return []
-        event = _event("password_reset_request", client, self.clock(), user)
+        event = client_event("password_reset_request", client, self.clock(), user_id=user.id)
         token = await self._issue(user, "reset_password", user.email, self.policy.reset_ttl, event)
         return [self._mail("reset_password", user.email, user, "/reset-password", token, self.policy.reset_ttl)]
 
@@ -177,7 +177,9 @@ class EmailFlows:
             await tx.email_tokens.use(token_hash, now)
             await tx.email_tokens.revoke(user.id, ("reset_password", "change_email"), now)
             ended = await tx.sessions.end_all_for_user(user.id, now)
-            await tx.audit.add(_event("password_reset", client, now, user, {"sessions_ended": ended}))
+            await tx.audit.add(
+                client_event("password_reset", client, now, user_id=user.id, detail={"sessions_ended": ended})
+            )
         return user
 
     # -- email change --------------------------------------------------------------------------------------
@@ -196,7 +198,7 @@ class EmailFlows:
             if self.policy.hide_account_existence:
                 return PendingEmailChange(address)  # the same answer; nothing is sent
             raise EmailTaken()
-        event = _event("email_change_request", client, self.clock(), user)
+        event = client_event("email_change_request", client, self.clock(), user_id=user.id)
         token = await self._issue(user, "change_email", address, self.policy.verification_ttl, event)
         ttl = self.policy.verification_ttl
         self._post(
@@ -221,7 +223,7 @@ class EmailFlows:
             await tx.users.update(user)
             await tx.email_tokens.use(token_hash, now)
             await tx.email_tokens.revoke(user.id, ("verify_email", "reset_password", "change_email"), now)
-            await tx.audit.add(_event("email_change", client, now, user))
+            await tx.audit.add(client_event("email_change", client, now, user_id=user.id))
         new = user.email
         self._post(
             "email_changed", lambda: self._mail("email_changed", old, user, None, None, 0, old_email=old, new_email=new)
@@ -334,9 +336,3 @@ async def _redeemable(
 def _check_address(record: EmailToken, user: User) -> None:
     if not record.mailed_to(user.email):
         raise RefusedToken("address_changed")
-
-
-def _event(
-    name: str, client: ClientInfo, now: datetime, user: User, detail: dict[str, DetailValue] | None = None
-) -> AuditEvent:
-    return audit_event(name, at=now, user_id=user.id, ip=client.ip, user_agent=client.user_agent, detail=detail)

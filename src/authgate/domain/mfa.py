@@ -24,13 +24,13 @@ from typing import Literal
 
 import msgspec
 
-from authgate.domain.auth import ClientInfo, Principal, client_event
+from authgate.domain.auth import Principal
+from authgate.domain.clients import ClientInfo, client_event
 from authgate.domain.clock import Clock
 from authgate.domain.guard import LoginGuard
 from authgate.domain.ids import is_id
 from authgate.domain.keys import seal, unseal
 from authgate.domain.passwords import HashPool, PasswordHasher
-from authgate.domain.server_secrets import server_secret
 from authgate.domain.totp import (
     MAX_CODE_LENGTH,
     TOTP_DIGITS,
@@ -81,7 +81,7 @@ class MfaStatus(msgspec.Struct, frozen=True):
 class MfaChallenges:
     """The `mfa_token` of a login whose password was right: the user's id and an expiry under an HMAC, so any
     worker or instance can check it without storing it. It only lets its holder *try* codes (which the back-off
-    counts); each code still works once."""
+    counts); each code still works once. The key is the server secret CHALLENGE_SECRET (made on first start)."""
 
     def __init__(self, secret: bytes, clock: Clock, ttl: int = CHALLENGE_TTL) -> None:
         self._secret = secret
@@ -140,31 +140,6 @@ class SecondFactors:
         """The account's limit and back-off for codes (None: none)."""
         self.on_changed: ChangedHook | None = None
         """Called once a change is committed, to tell the user (the email flows set it)."""
-
-    @classmethod
-    async def bootstrap(
-        cls,
-        *,
-        db: Database,
-        hasher: PasswordHasher,
-        pool: HashPool,
-        clock: Clock,
-        kek: bytes | None = None,
-        issuer_name: str = "authgate",
-        guard: LoginGuard | None = None,
-    ) -> SecondFactors:
-        """With the server's secret for `mfa_token`s, made on first start."""
-        challenges = MfaChallenges(await server_secret(db, CHALLENGE_SECRET, clock), clock)
-        return cls(
-            db=db,
-            hasher=hasher,
-            pool=pool,
-            clock=clock,
-            challenges=challenges,
-            kek=kek,
-            issuer_name=issuer_name,
-            guard=guard,
-        )
 
     async def required(self, user_id: str) -> bool:
         """Whether the user's login needs a code (a confirmed authenticator)."""

@@ -6,7 +6,8 @@ the new address, and the change takes effect (the address verified, the old one 
 
 from __future__ import annotations
 
-from authgate.domain.auth import ClientInfo, Principal
+from authgate.domain.auth import Principal
+from authgate.domain.clients import ClientInfo
 from authgate.domain.clock import Clock
 from authgate.domain.email_flows import EmailFlows, PendingEmailChange
 from authgate.domain.passwords import HashPool, PasswordHasher

@@ -6,7 +6,8 @@ import logging
 
 import msgspec
 
-from authgate.domain.auth import ClientInfo, TokenPair
+from authgate.domain.auth import TokenPair
+from authgate.domain.clients import ClientInfo
 from authgate.errors import (
     EmailNotVerified,
     EmailTaken,

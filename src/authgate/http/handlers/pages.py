@@ -14,8 +14,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 from authgate.config import Settings
-from authgate.domain.auth import ClientInfo, Principal
+from authgate.domain.auth import Principal
 from authgate.domain.browser import BrowserLogin
+from authgate.domain.clients import ClientInfo
 from authgate.domain.passwords import PASSWORD_MAX
 from authgate.domain.users import EMAIL_MAX
 from authgate.errors import (
