@@ -28,8 +28,8 @@ async def enable(client: httpx.AsyncClient, token: str) -> tuple[str, list[str]]
     return secret, codes
 
 
-async def mfa_token(client: httpx.AsyncClient, username: str = "alice") -> str:
-    response = await client.post("/auth/login", json={"username": username, "password": PASSWORD})
+async def mfa_token(client: httpx.AsyncClient, username: str = "alice", password: str = PASSWORD) -> str:
+    response = await client.post("/auth/login", json={"username": username, "password": password})
     problem = assert_problem(response, 403, "mfa_required")
     assert "access_token" not in problem and "refresh_token" not in problem
     assert problem["expires_in"] == 300

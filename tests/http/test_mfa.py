@@ -124,10 +124,27 @@ async def test_a_token_for_one_user_is_not_a_token_for_another(client: httpx.Asy
     challenges = app.services.mfa.challenges
     ttl, challenges.ttl = challenges.ttl, -1
     try:
-        expired = challenges.issue(alice_id)
+        async with app.services.db.reader() as r:
+            alice = await r.users.get(alice_id)
+        assert alice is not None
+        expired = challenges.issue(alice)
     finally:
         challenges.ttl = ttl
     assert_problem(await second_step(client, expired, code(secret, 1)), 401, "invalid_mfa_token")
+
+
+async def test_a_password_changed_between_the_steps_voids_the_second_step(client: httpx.AsyncClient) -> None:
+    """Whoever had the old password and started a login cannot finish it with a code once the password changed
+    (or was reset): the mfa_token carries a stamp of the password hash it followed."""
+    await register(client)
+    access = (await login(client))["access_token"]
+    secret, _ = await enable(client, access)
+    token = await mfa_token(client)
+    changed = {"current_password": PASSWORD, "new_password": "another good passphrase"}
+    assert (await client.post("/auth/password", json=changed, headers=bearer(access))).status_code == 204
+    assert_problem(await second_step(client, token, code(secret, 1)), 401, "invalid_mfa_token")
+    fresh = await mfa_token(client, password="another good passphrase")
+    assert (await second_step(client, fresh, code(secret, 1))).status_code == 200
 
 
 async def test_a_user_disabled_between_the_steps_cannot_finish(client: httpx.AsyncClient, app: App) -> None:

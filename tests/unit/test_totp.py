@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,6 +16,7 @@ from authgate.domain.totp import (
     recovery_code_digest,
     totp_step,
 )
+from authgate.domain.users import User
 from authgate.errors import InvalidMfaToken
 
 RFC_SECRET = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"  # base32 of "12345678901234567890", RFC 6238 appendix B (SHA-1)
@@ -75,22 +77,46 @@ class Clock:
         return self.now
 
 
+HASH = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"
+
+
+def user(password_hash: str = HASH) -> User:
+    return User(
+        id="0190b5a8-0000-7000-8000-000000000001",
+        username="alice",
+        email="alice@example.com",
+        password_hash=password_hash,
+        roles=(),
+        created_at=at(0),
+        updated_at=at(0),
+    )
+
+
 def test_an_mfa_token_names_its_user_until_it_expires() -> None:
     clock = Clock()
     challenges = MfaChallenges(b"s" * 32, clock, ttl=300)
-    token = challenges.issue("user-1")
-    assert challenges.open(token) == "user-1"
-    assert challenges.issue("user-1") != token  # a nonce in each
+    token = challenges.issue(user())
+    assert challenges.open(token).user_id == user().id
+    assert challenges.issue(user()) != token  # a nonce in each
     clock.now += timedelta(seconds=299)
-    assert challenges.open(token) == "user-1"
+    assert challenges.open(token).user_id == user().id
     clock.now += timedelta(seconds=1)
     with pytest.raises(InvalidMfaToken):
         challenges.open(token)
 
 
+def test_an_mfa_token_follows_only_the_password_it_was_issued_after() -> None:
+    challenges = MfaChallenges(b"s" * 32, Clock())
+    challenge = challenges.open(challenges.issue(user()))
+    assert challenges.follows_current_password(challenge, user())
+    assert not challenges.follows_current_password(challenge, user(HASH.replace("aGFzaA", "b3RoZXI")))
+    # The stamp is under the server secret: another server's stamp of the same hash is another stamp.
+    assert not MfaChallenges(b"t" * 32, Clock()).follows_current_password(challenge, user())
+
+
 def test_an_mfa_token_of_another_secret_or_altered_is_refused() -> None:
     clock = Clock()
-    token = MfaChallenges(b"s" * 32, clock).issue("user-1")
+    token = MfaChallenges(b"s" * 32, clock).issue(user())
     with pytest.raises(InvalidMfaToken):
         MfaChallenges(b"t" * 32, clock).open(token)
     mine = MfaChallenges(b"s" * 32, clock)
@@ -98,3 +124,13 @@ def test_an_mfa_token_of_another_secret_or_altered_is_refused() -> None:
         if altered != token:
             with pytest.raises(InvalidMfaToken):
                 mine.open(altered)
+
+
+def test_an_mfa_token_of_the_format_before_the_password_stamp_is_refused() -> None:
+    """A login's first step answered just before an upgrade: its token (signed, unexpired) has no stamp."""
+    clock = Clock()
+    challenges = MfaChallenges(b"s" * 32, clock)
+    payload = f"{user().id}.{int(clock.now.timestamp()) + 300}.bm9uY2U".encode()
+    token = base64.urlsafe_b64encode(payload + challenges._mac(payload)).decode().rstrip("=")
+    with pytest.raises(InvalidMfaToken):
+        challenges.open(token)

@@ -225,7 +225,7 @@ class AuthService:
                 async with self.db.transaction() as tx:
                     user.updated_at = self.clock()
                     await tx.users.update(user)
-            raise MfaRequired(second.challenges.issue(user.id), second.challenges.ttl)
+            raise MfaRequired(second.challenges.issue(user), second.challenges.ttl)
         return await self._start_session(user, client, device_token, rehashed=needs_rehash, known_device=known_device)
 
     async def login_second_factor(self, mfa_token: str, code: str, client: ClientInfo) -> TokenPair:
@@ -234,11 +234,11 @@ class AuthService:
         second = self.second_factors
         if second is None:
             raise InvalidMfaToken()
-        user_id = second.challenges.open(mfa_token)
+        challenge = second.challenges.open(mfa_token)
         async with self.db.reader() as r:
-            user = await r.users.get(user_id)
-        if user is None or user.disabled:
-            raise InvalidMfaToken()
+            user = await r.users.get(challenge.user_id)
+        if user is None or user.disabled or not second.challenges.follows_current_password(challenge, user):
+            raise InvalidMfaToken()  # gone, disabled, or its password changed or reset since the first step
         try:
             method = await second.verify(user, code, client)
         except MfaNotEnabled:

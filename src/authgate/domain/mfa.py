@@ -78,23 +78,32 @@ class MfaStatus(msgspec.Struct, frozen=True):
 # -- the login's second step ------------------------------------------------------------------------------------
 
 
+class MfaChallenge(msgspec.Struct, frozen=True):
+    """An opened `mfa_token`: whose login it continues, and a stamp of the password that was checked."""
+
+    user_id: str
+    password_stamp: str
+
+
 class MfaChallenges:
-    """The `mfa_token` of a login whose password was right: the user's id and an expiry under an HMAC, so any
-    worker or instance can check it without storing it. It only lets its holder *try* codes (which the back-off
-    counts); each code still works once. The key is the server secret CHALLENGE_SECRET (made on first start)."""
+    """The `mfa_token` of a login whose password was right: the user's id, an expiry and a stamp of the user's
+    password hash under an HMAC, so any worker or instance can check it without storing it. It only lets its holder
+    *try* codes (which the back-off counts); each code still works once; and it dies with the password it followed
+    (a change or reset in between voids it). The key is the server secret CHALLENGE_SECRET (made on first start)."""
 
     def __init__(self, secret: bytes, clock: Clock, ttl: int = CHALLENGE_TTL) -> None:
         self._secret = secret
         self._clock = clock
         self.ttl = ttl
 
-    def issue(self, user_id: str) -> str:
+    def issue(self, user: User) -> str:
         expires = int(self._clock().timestamp()) + self.ttl
-        payload = f"{user_id}.{expires}.{base64.urlsafe_b64encode(os.urandom(9)).decode()}".encode()
+        nonce = base64.urlsafe_b64encode(os.urandom(9)).decode()
+        payload = f"{user.id}.{expires}.{nonce}.{self._stamp(user)}".encode()
         return base64.urlsafe_b64encode(payload + self._mac(payload)).decode().rstrip("=")
 
-    def open(self, token: str) -> str:
-        """The user id the token was issued for; InvalidMfaToken when it is forged, malformed or expired."""
+    def open(self, token: str) -> MfaChallenge:
+        """InvalidMfaToken when the token is forged, malformed or expired."""
         if not token or len(token) > 256 or not token.isascii():
             raise InvalidMfaToken()
         try:
@@ -104,10 +113,18 @@ class MfaChallenges:
         payload, mac = raw[:-32], raw[-32:]
         if len(raw) <= 32 or not hmac.compare_digest(mac, self._mac(payload)):
             raise InvalidMfaToken()
-        user_id, expires, _ = payload.decode().split(".")
-        if int(expires) <= self._clock().timestamp():
+        parts = payload.decode().split(".")
+        if len(parts) != 4 or int(parts[1]) <= self._clock().timestamp():  # 3 parts: made before the stamp was
             raise InvalidMfaToken()
-        return user_id
+        return MfaChallenge(user_id=parts[0], password_stamp=parts[3])
+
+    def follows_current_password(self, challenge: MfaChallenge, user: User) -> bool:
+        """Whether the password checked before the token was issued is still the user's (the same hash)."""
+        return hmac.compare_digest(challenge.password_stamp, self._stamp(user))
+
+    def _stamp(self, user: User) -> str:
+        digest = hmac.new(self._secret, b"mfa_password:" + user.password_hash.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest[:12]).decode()
 
     def _mac(self, payload: bytes) -> bytes:
         return hmac.new(self._secret, b"mfa_challenge:" + payload, hashlib.sha256).digest()
