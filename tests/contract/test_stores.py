@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-import msgspec
 import pytest
 
 from authgate.domain.ids import new_id
@@ -137,48 +136,80 @@ async def test_sessions_and_rotation(db: Database) -> None:
         assert found[0] == session and found[1] == user
         assert await r.sessions.get_token(first.token_hash) == first
     later = NOW + timedelta(minutes=5)
-    second = RefreshToken(
-        token_hash=hash_refresh_token(new_refresh_token()),
-        session_id=session.id,
-        created_at=later,
-        expires_at=later + timedelta(days=1),
-    )
-    async with db.writer() as w:
-        assert await w.sessions.find_token(b"\0" * 32) is None
-        assert await w.sessions.find_token(first.token_hash) == (first, session, user)
+    second = hash_refresh_token(new_refresh_token())
     async with db.transaction() as tx:
         assert await tx.sessions.lock_token(b"\0" * 32) is None
-        locked = await tx.sessions.lock_token(first.token_hash)
-        assert locked == (first, session, user)
-        assert await tx.sessions.rotate(first, second, later) is True
+        assert await tx.sessions.lock_token(first.token_hash) == (first, session, user)
+    async with db.writer() as w:
+        assert await w.sessions.rotate_current(b"\0" * 32, second, later, later + timedelta(days=1)) is None
+        assert await w.sessions.rotate_current(first.token_hash, second, later, later + timedelta(days=1)) == (
+            session,
+            user,
+        )
+    successor = RefreshToken(
+        token_hash=second, session_id=session.id, created_at=later, expires_at=later + timedelta(days=1)
+    )
     async with db.reader() as r:
         rotated = await r.sessions.get_token(first.token_hash)
-        assert rotated is not None and rotated.rotated_at == later and rotated.successor_hash == second.token_hash
-        assert await r.sessions.get_token(second.token_hash) == second
+        assert rotated is not None and rotated.rotated_at == later and rotated.successor_hash == second
+        assert await r.sessions.get_token(second) == successor
         touched = await r.sessions.get(session.id)
         assert touched is not None and touched.last_used_at == later
     # A second rotation of the same token (a concurrent refresh that lost) writes nothing.
-    third = msgspec.structs.replace(second, token_hash=hash_refresh_token(new_refresh_token()))
+    third = hash_refresh_token(new_refresh_token())
     async with db.writer() as w:
-        assert await w.sessions.rotate(first, third, later + timedelta(minutes=1)) is False
+        assert await w.sessions.rotate_current(first.token_hash, third, later, later + timedelta(days=1)) is None
     async with db.reader() as r:
         assert await r.sessions.get_token(first.token_hash) == rotated
-        assert await r.sessions.get_token(third.token_hash) is None
+        assert await r.sessions.get_token(third) is None
         assert await r.sessions.get(session.id) == touched
 
     # Two rotations of one token at once, each on its own connection: exactly one of them rotates it.
-    rivals = [msgspec.structs.replace(second, token_hash=hash_refresh_token(new_refresh_token())) for _ in range(2)]
+    rivals = [hash_refresh_token(new_refresh_token()) for _ in range(2)]
 
-    async def rotate(successor: RefreshToken) -> bool:
+    async def rotate(successor_hash: bytes) -> bool:
         async with db.writer() as w:
-            return await w.sessions.rotate(second, successor, later)
+            return await w.sessions.rotate_current(second, successor_hash, later, later + timedelta(days=1)) is not None
 
     outcomes = await asyncio.gather(*(rotate(t) for t in rivals))
     assert sorted(outcomes) == [False, True]
-    winner = rivals[outcomes.index(True)]
     async with db.reader() as r:
-        assert await r.sessions.get_token(winner.token_hash) == winner
-        assert await r.sessions.get_token(rivals[outcomes.index(False)].token_hash) is None
+        assert await r.sessions.get_token(rivals[outcomes.index(True)]) is not None
+        assert await r.sessions.get_token(rivals[outcomes.index(False)]) is None
+
+
+@pytest.mark.parametrize("why", ["token expired", "session ended", "session expired", "user disabled"])
+async def test_a_token_that_is_not_rotatable_is_not_rotated(db: Database, why: str) -> None:
+    """`rotate_current` writes nothing unless `rotatable` holds; the use case then decides why, under a lock."""
+    user = make_user("gwen", roles=("user",))
+    user.disabled = why == "user disabled"
+    session, first, _ = make_session(user)
+    now = NOW + {"token expired": timedelta(days=2), "session expired": timedelta(days=31)}.get(why, timedelta(0))
+    async with db.transaction() as tx:
+        await tx.users.add(user)
+        await tx.sessions.add(session, first)
+        if why == "session ended":
+            assert await tx.sessions.end(session.id, NOW)
+    successor = hash_refresh_token(new_refresh_token())
+    async with db.writer() as w:
+        assert await w.sessions.rotate_current(first.token_hash, successor, now, now + timedelta(days=60)) is None
+    async with db.reader() as r:
+        assert await r.sessions.get_token(first.token_hash) == first
+        assert await r.sessions.get_token(successor) is None
+
+
+async def test_a_successor_expires_no_later_than_its_session(db: Database) -> None:
+    user = make_user("hana")
+    session, first, _ = make_session(user)  # the session ends 30 days after NOW
+    async with db.transaction() as tx:
+        await tx.users.add(user)
+        await tx.sessions.add(session, first)
+    successor = hash_refresh_token(new_refresh_token())
+    async with db.writer() as w:
+        assert await w.sessions.rotate_current(first.token_hash, successor, NOW, NOW + timedelta(days=60)) is not None
+    async with db.reader() as r:
+        stored = await r.sessions.get_token(successor)
+    assert stored is not None and stored.expires_at == session.expires_at
 
 
 async def test_end_sessions(db: Database) -> None:

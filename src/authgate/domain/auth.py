@@ -302,31 +302,42 @@ class AuthService:
         now = self.clock()
         token_hash = hash_refresh_token(presented)
         successor = successor_of(presented, self.keys.rotation_secret)
-        # The common case, a token not rotated yet, in two round trips on PostgreSQL: read it, then rotate it
-        # in one statement that does nothing if another request rotated it meanwhile. Anything else (a token
-        # already rotated, or that race lost) is decided under the token's lock.
+        # The common case, a rotatable token, in one round trip on PostgreSQL: one statement rotates it if it is
+        # and writes nothing otherwise. Anything else (unknown, expired, of an ended session, rotated already, or
+        # that race lost) is decided under the token's lock.
         async with self.db.writer() as w:
-            token, session, user = _live(await w.sessions.find_token(token_hash), now)
-            if token.rotated_at is None:
-                if token.expires_at <= now:
-                    raise RefreshTokenExpired()
-                if await w.sessions.rotate(token, self._refresh_record(successor, session, now), now):
-                    return self._pair(user, session, successor)
-        return await self._refresh_rotated(token_hash, successor, now, client)
+            rotated = await self._rotate_current(w.sessions, token_hash, successor, now)
+        if rotated is not None:
+            return rotated
+        return await self._refresh_refused(token_hash, successor, now, client)
 
-    async def _refresh_rotated(self, token_hash: bytes, successor: str, now: datetime, client: ClientInfo) -> TokenPair:
-        """A refresh token that was rotated already: within the grace window, by the same client that rotated it
-        (it is still its successor's immediate predecessor), the same successor again; otherwise a reuse, which
-        ends the session."""
+    async def _rotate_current(
+        self, sessions: SessionStore, token_hash: bytes, successor: str, now: datetime
+    ) -> TokenPair | None:
+        longest = now + timedelta(seconds=self.policy.refresh_token_ttl)
+        rotated = await sessions.rotate_current(token_hash, hash_refresh_token(successor), now, longest)
+        if rotated is None:
+            return None
+        session, user = rotated
+        return self._pair(user, session, successor)
+
+    async def _refresh_refused(self, token_hash: bytes, successor: str, now: datetime, client: ClientInfo) -> TokenPair:
+        """A refresh token that was not rotatable a moment ago. Rotated already: within the grace window, by the
+        same client that rotated it (it is still its successor's immediate predecessor), the same successor again;
+        otherwise a reuse, which ends the session."""
         reused = False
         async with self.db.transaction() as tx:
             token, session, user = _live(await tx.sessions.lock_token(token_hash), now)
+            if token.rotated_at is None:
+                if token.expires_at <= now:
+                    raise RefreshTokenExpired()
+                # Rotatable now (its user was enabled again in between, say): under the lock, this succeeds.
+                rotated = await self._rotate_current(tx.sessions, token_hash, successor, now)
+                if rotated is None:
+                    raise InvalidRefreshToken()  # not rotatable under its lock: no state known here
+                return rotated
             grace = timedelta(seconds=self.policy.refresh_grace_seconds)
-            if (
-                token.rotated_at is not None  # always, here: rotate() refuses only a rotated token
-                and now - token.rotated_at <= grace
-                and await self._is_current(tx.sessions, token)
-            ):
+            if now - token.rotated_at <= grace and await self._is_current(tx.sessions, token):
                 pass  # a concurrent refresh from the same client: answer with the same successor
             else:
                 await tx.sessions.end(session.id, now)

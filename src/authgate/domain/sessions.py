@@ -18,6 +18,7 @@ from datetime import datetime
 import msgspec
 
 from authgate.domain.keys import b64url
+from authgate.domain.users import User
 
 REFRESH_TOKEN_BYTES = 32
 MAX_REFRESH_TOKEN_LENGTH = 128
@@ -52,6 +53,12 @@ class RefreshToken(msgspec.Struct, kw_only=True):
     expires_at: datetime
     rotated_at: datetime | None = None
     successor_hash: bytes | None = None
+
+
+def rotatable(token: RefreshToken, session: Session, user: User, now: datetime) -> bool:
+    """Whether a refresh can rotate this token without a question: it was not rotated yet, has not expired, and
+    its session is active and its user enabled (`SessionStore.rotate_current` checks the same in the database)."""
+    return token.rotated_at is None and token.expires_at > now and session.is_active(now) and not user.disabled
 
 
 def new_refresh_token() -> str:

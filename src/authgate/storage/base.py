@@ -80,19 +80,20 @@ class SessionStore(Protocol):
     async def list_for_user(self, user_id: str, now: datetime) -> list[Session]:
         """The user's active sessions, newest first."""
 
-    async def find_token(self, token_hash: bytes) -> tuple[RefreshToken, Session, User] | None:
-        """The refresh token with its session and user, in one round trip, without a lock (the first step of every
-        refresh)."""
-
     async def lock_token(self, token_hash: bytes) -> tuple[RefreshToken, Session, User] | None:
-        """As `find_token`, locked against concurrent rotation until the transaction ends."""
+        """The refresh token with its session and user, in one round trip, locked against concurrent rotation
+        until the transaction ends."""
 
     async def get_token(self, token_hash: bytes) -> RefreshToken | None: ...
 
-    async def rotate(self, old: RefreshToken, new: RefreshToken, now: datetime) -> bool:
-        """Mark `old` rotated (pointing at `new`), store `new` and touch the session, as one atomic call (one
-        statement where `Database.writer()` has no transaction), and only if `old` is not rotated yet: False,
-        with nothing written, when another rotation got there first."""
+    async def rotate_current(
+        self, token_hash: bytes, successor_hash: bytes, now: datetime, expires_at: datetime
+    ) -> tuple[Session, User] | None:
+        """A refresh's common case, as one atomic call (one statement where `Database.writer()` has no
+        transaction): if the token is `rotatable`, mark it rotated (pointing at its successor), store the successor
+        (expiring at `expires_at`, or when its session does if that is sooner) and touch the session; answer the
+        session (as it was read) and the user. None, with nothing written, when the token is unknown or not
+        rotatable, a concurrent rotation that got there first included."""
 
     async def end(self, session_id: str, now: datetime) -> bool:
         """End one session; False if it was not active."""
@@ -252,7 +253,7 @@ class Database(Protocol):
 
     def writer(self) -> AbstractAsyncContextManager[Stores]:
         """The stores on the primary for a use case whose every write is one call documented as atomic
-        (`SessionStore.rotate`): without a transaction's round trips where the database makes such a call atomic
+        (`SessionStore.rotate_current`): without a transaction's round trips where the database makes such a call atomic
         by itself (PostgreSQL: one statement, committed on its own), in a transaction where it does not."""
 
     def replica(self) -> AbstractAsyncContextManager[Stores]: ...

@@ -63,18 +63,12 @@ class PostgresSessions:
         )
         return [session_from_row(r) for r in rows]
 
-    async def find_token(self, token_hash: bytes) -> tuple[RefreshToken, Session, User] | None:
-        return await self._token_with_session(token_hash, "")
-
     async def lock_token(self, token_hash: bytes) -> tuple[RefreshToken, Session, User] | None:
-        return await self._token_with_session(token_hash, " FOR UPDATE OF t")
-
-    async def _token_with_session(self, token_hash: bytes, lock: str) -> tuple[RefreshToken, Session, User] | None:
         row = await self.conn.fetchrow(
             "SELECT t.token_hash, t.session_id, t.created_at, t.expires_at, t.rotated_at, t.successor_hash,"
             f" {SESSION_COLUMNS}, {JOINED_USER_COLUMNS}"
             " FROM refresh_tokens t JOIN sessions s ON s.id = t.session_id JOIN users u ON u.id = s.user_id"
-            " WHERE t.token_hash = $1" + lock,
+            " WHERE t.token_hash = $1 FOR UPDATE OF t",
             token_hash,
         )
         return (
@@ -91,23 +85,29 @@ class PostgresSessions:
         )
         return None if row is None else token_from_row(row)
 
-    async def rotate(self, old: RefreshToken, new: RefreshToken, now: datetime) -> bool:
-        # One statement: the UPDATE's `rotated_at IS NULL` is re-checked against a concurrent rotation's commit
-        # (READ COMMITTED), and the INSERT and the session's touch happen only when it matched.
-        rotated = await self.conn.fetchval(
-            "WITH r AS (UPDATE refresh_tokens SET rotated_at = $1, successor_hash = $2"
-            " WHERE token_hash = $3 AND rotated_at IS NULL RETURNING session_id),"
-            " t AS (INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at)"
-            " SELECT $2, session_id, $4, $5 FROM r),"
-            " s AS (UPDATE sessions SET last_used_at = $1 WHERE id IN (SELECT session_id FROM r))"
-            " SELECT count(*) FROM r",
+    async def rotate_current(
+        self, token_hash: bytes, successor_hash: bytes, now: datetime, expires_at: datetime
+    ) -> tuple[Session, User] | None:
+        # One statement, one round trip: the UPDATE's conditions are `rotatable`'s, and `rotated_at IS NULL` is
+        # re-checked against a concurrent rotation's commit (READ COMMITTED); the INSERT and the session's touch
+        # happen only when it matched.
+        row = await self.conn.fetchrow(
+            "WITH r AS (UPDATE refresh_tokens t SET rotated_at = $1, successor_hash = $2"
+            " FROM sessions s JOIN users u ON u.id = s.user_id"
+            " WHERE t.token_hash = $3 AND t.rotated_at IS NULL AND t.expires_at > $1 AND s.id = t.session_id"
+            " AND s.ended_at IS NULL AND s.expires_at > $1 AND NOT u.disabled"
+            " RETURNING t.session_id AS rotated_session, LEAST($4, s.expires_at) AS successor_expires,"
+            f" {SESSION_COLUMNS}, {JOINED_USER_COLUMNS}),"
+            " i AS (INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at)"
+            " SELECT $2, rotated_session, $1, successor_expires FROM r),"
+            " x AS (UPDATE sessions SET last_used_at = $1 WHERE id IN (SELECT rotated_session FROM r))"
+            " SELECT * FROM r",
             now,
-            new.token_hash,
-            old.token_hash,
-            new.created_at,
-            new.expires_at,
+            successor_hash,
+            token_hash,
+            expires_at,
         )
-        return bool(rotated)
+        return None if row is None else (session_from_row(row, 2), user_from_row(row, 2 + SESSION_WIDTH))
 
     async def end(self, session_id: str, now: datetime) -> bool:
         user_id = await self.conn.fetchval(

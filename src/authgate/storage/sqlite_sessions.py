@@ -7,7 +7,7 @@ import sqlite3
 from datetime import datetime
 
 from authgate.domain.clock import to_micros as _ts
-from authgate.domain.sessions import RefreshToken, Session
+from authgate.domain.sessions import RefreshToken, Session, rotatable
 from authgate.domain.users import User
 from authgate.storage.sqlite_rows import (
     JOINED_USER_COLUMNS,
@@ -66,7 +66,9 @@ class SqliteSessions:
         ).fetchall()
         return [session_from_row(r) for r in rows]
 
-    async def find_token(self, token_hash: bytes) -> tuple[RefreshToken, Session, User] | None:
+    async def lock_token(self, token_hash: bytes) -> tuple[RefreshToken, Session, User] | None:
+        # Only ever called in a transaction: BEGIN IMMEDIATE holds the database's write lock, so nothing else can
+        # rotate meanwhile.
         row = self.conn.execute(
             "SELECT t.token_hash, t.session_id, t.created_at, t.expires_at, t.rotated_at, t.successor_hash,"
             f" {SESSION_COLUMNS}, {JOINED_USER_COLUMNS}"
@@ -84,10 +86,6 @@ class SqliteSessions:
             )
         )
 
-    async def lock_token(self, token_hash: bytes) -> tuple[RefreshToken, Session, User] | None:
-        # BEGIN IMMEDIATE already holds the database's write lock: nothing else can rotate meanwhile.
-        return await self.find_token(token_hash)
-
     async def get_token(self, token_hash: bytes) -> RefreshToken | None:
         row = self.conn.execute(
             "SELECT token_hash, session_id, created_at, expires_at, rotated_at, successor_hash"
@@ -96,16 +94,27 @@ class SqliteSessions:
         ).fetchone()
         return None if row is None else token_from_row(row)
 
-    async def rotate(self, old: RefreshToken, new: RefreshToken, now: datetime) -> bool:
-        cur = self.conn.execute(
-            "UPDATE refresh_tokens SET rotated_at = ?, successor_hash = ? WHERE token_hash = ? AND rotated_at IS NULL",
-            (_ts(now), new.token_hash, old.token_hash),
+    async def rotate_current(
+        self, token_hash: bytes, successor_hash: bytes, now: datetime, expires_at: datetime
+    ) -> tuple[Session, User] | None:
+        # `Database.writer()` is a transaction here: the read and the writes hold the write lock throughout.
+        found = await self.lock_token(token_hash)
+        if found is None or not rotatable(*found, now):
+            return None
+        _, session, user = found
+        self.conn.execute(
+            "UPDATE refresh_tokens SET rotated_at = ?, successor_hash = ? WHERE token_hash = ?",
+            (_ts(now), successor_hash, token_hash),
         )
-        if cur.rowcount == 0:
-            return False
-        self._add_token(new)
-        self.conn.execute("UPDATE sessions SET last_used_at = ? WHERE id = ?", (_ts(now), old.session_id))
-        return True
+        successor = RefreshToken(
+            token_hash=successor_hash,
+            session_id=session.id,
+            created_at=now,
+            expires_at=min(expires_at, session.expires_at),
+        )
+        self._add_token(successor)
+        self.conn.execute("UPDATE sessions SET last_used_at = ? WHERE id = ?", (_ts(now), session.id))
+        return session, user
 
     async def end(self, session_id: str, now: datetime) -> bool:
         cur = self.conn.execute(
