@@ -83,6 +83,8 @@ def build_router(settings: Settings) -> Router:
     r.add("PATCH", "/users/{user_id}", users.update_user)
     r.add("DELETE", "/users/{user_id}", users.delete_user)
     r.add("DELETE", "/users/{user_id}/mfa", mfa.reset)
+    r.add("GET", "/users/{user_id}/sessions", users.list_user_sessions)
+    r.add("POST", "/users/{user_id}/logout", users.logout_user)
     r.add("POST", "/users/import", imports.import_users)
     r.add("GET", "/audit", audit.list_events)
     docs_page, docs_asset = docs.docs_handlers()

@@ -1,9 +1,9 @@
-"""`authgate users list|disable|enable|delete|grant|revoke|reset-mfa`: user management for operators without a
-token.
+"""`authgate users list|show|disable|enable|delete|grant|revoke|logout|reset-mfa`: user management for operators
+without a token.
 
 The same use cases as the admin API (`UserAdmin`): the same validation, the same last-admin rule, disabling
-ends the user's sessions. Users are named by username, email or id. Each change is logged as a security event
-with `actor: cli`.
+ends the user's sessions. Users are named by username, email or id. Each change is audited (`by: operator`) and
+logged as a security event with `actor: cli`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import sys
 import msgspec
 
 from authgate.config import Settings
-from authgate.domain.admin import LIMIT_MAX, UserChanges
+from authgate.domain.admin import LIMIT_MAX, UserChanges, UserDetails
 from authgate.domain.clients import ClientInfo
 from authgate.domain.users import User
 from authgate.services import Services
@@ -25,7 +25,9 @@ security = logging.getLogger("authgate.security")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    users = sub.add_parser("users", help="manage users (list, disable, enable, delete, grant, revoke, reset-mfa)")
+    users = sub.add_parser(
+        "users", help="manage users (list, show, disable, enable, delete, grant, revoke, logout, reset-mfa)"
+    )
     cmds = users.add_subparsers(dest="users_command", required=True)
     listing = cmds.add_parser("list", help="list users, oldest first")
     listing.add_argument("--limit", type=int, default=50, help=f"at most this many (1 to {LIMIT_MAX}, default 50)")
@@ -34,8 +36,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     listing.add_argument("--sort", choices=("created_at", "-created_at", "username"), default="created_at")
     listing.add_argument("--cursor", help="the cursor printed under the previous page")
     for name, text in [
+        ("show", "a user's account, two-step login and active sessions"),
         ("disable", "disable a user and end their sessions"),
         ("enable", "enable a user"),
+        ("logout", "end every session of a user, without disabling them"),
         ("reset-mfa", "turn a user's two-step login off (a lost phone and lost recovery codes)"),
     ]:
         cmds.add_parser(name, help=text).add_argument("user", help="username, email or id")
@@ -56,6 +60,30 @@ def table(users: list[User]) -> str:
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
+
+
+def describe(details: UserDetails) -> str:
+    user, mfa = details.user, details.mfa
+    if mfa.enabled:
+        second = f"on ({mfa.recovery_codes_left} recovery codes left)"
+    else:
+        second = "set up, waiting for its first code" if mfa.pending else "off"
+    lines = [
+        f"id              {user.id}",
+        f"username        {user.username}",
+        f"email           {user.email} ({'verified' if user.email_verified else 'not verified'})",
+        f"roles           {','.join(user.roles) or '(none)'}",
+        f"disabled        {'yes' if user.disabled else 'no'}",
+        f"created         {user.created_at:%Y-%m-%d %H:%M}Z",
+        f"two-step login  {second}",
+        f"sessions        {len(details.sessions)} active",
+    ]
+    lines += [
+        f"  {s.created_at:%Y-%m-%d %H:%M}Z  last used {s.last_used_at:%Y-%m-%d %H:%M}Z  {s.ip or '-'}  "
+        f"{s.user_agent[:60] or '-'}"
+        for s in details.sessions
+    ]
+    return "\n".join(lines)
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
@@ -83,6 +111,17 @@ async def _run(services: Services, args: argparse.Namespace) -> int:
         await admin.delete(user.id)
         _log("user deleted by an operator", "admin_user_delete", user)
         print(f"deleted {user.username}")
+        return 0
+    if command == "show":
+        print(describe(await admin.details(user.id)))
+        return 0
+    if command == "logout":
+        ended = await admin.end_sessions(user.id)
+        security.info(
+            "sessions ended by an operator",
+            extra={"event": "admin_sessions_end", "actor": "cli", "target_id": user.id, "ended": ended},
+        )
+        print(f"{user.username}: {ended} session(s) ended")
         return 0
     if command == "reset-mfa":
         await services.mfa.reset(user.id, actor_id=None, client=ClientInfo())

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
 import pytest
 
 from authgate.cli import main
+from authgate.domain.sessions import RefreshToken, Session, hash_refresh_token, new_refresh_token
+from authgate.domain.totp import TotpFactor
+from authgate.domain.users import User
+from authgate.storage import open_database
+from authgate.storage.base import Stores
+
+T = TypeVar("T")
 
 PASSWORD = "cli-test-passphrase-1"
 
@@ -23,6 +35,23 @@ def create(monkeypatch: pytest.MonkeyPatch, name: str, *flags: str) -> None:
 
     monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
     assert main(["create-user", name, "--email", f"{name}@example.com", "--password-stdin", *flags]) == 0
+
+
+def on_root(url: str, use: Callable[[Stores, User], Awaitable[T]]) -> T:
+    """`use(stores, root)` in a transaction of the database at `url`, beside the CLI."""
+
+    async def run() -> T:
+        db = open_database(url)
+        await db.connect()
+        try:
+            async with db.transaction() as tx:
+                root = await tx.users.get_by_login("root")
+                assert root is not None
+                return await use(tx, root)
+        finally:
+            await db.close()
+
+    return asyncio.run(run())
 
 
 def test_list_grant_revoke_disable_enable_delete(
@@ -89,32 +118,63 @@ def test_the_last_admin_and_bad_input(
 
 def test_reset_mfa(env: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """The way back in when the only admin lost their phone and their recovery codes."""
-    import asyncio
-    from datetime import UTC, datetime
-
-    from authgate.domain.totp import TotpFactor
-    from authgate.storage import open_database
-
     create(monkeypatch, "root", "--admin")
     now = datetime.now(UTC)
 
-    async def factor(put: bool) -> TotpFactor | None:
-        db = open_database(env)
-        await db.connect()
-        try:
-            async with db.transaction() as tx:
-                user = await tx.users.get_by_login("root")
-                assert user is not None
-                if put:
-                    await tx.mfa.put(TotpFactor(user_id=user.id, secret=b"S" * 32, created_at=now, confirmed_at=now))
-                return await tx.mfa.get(user.id)
-        finally:
-            await db.close()
+    async def put(tx: Stores, root: User) -> None:
+        await tx.mfa.put(TotpFactor(user_id=root.id, secret=b"S" * 32, created_at=now, confirmed_at=now))
 
-    assert asyncio.run(factor(put=True)) is not None
+    async def factor(tx: Stores, root: User) -> TotpFactor | None:
+        return await tx.mfa.get(root.id)
+
+    on_root(env, put)
+    assert on_root(env, factor) is not None
     capsys.readouterr()
     assert main(["users", "reset-mfa", "root"]) == 0
     assert "root: two-step login is off" in capsys.readouterr().out
-    assert asyncio.run(factor(put=False)) is None
+    assert on_root(env, factor) is None
     assert main(["users", "reset-mfa", "root"]) == 1
     assert "mfa_not_enabled" in capsys.readouterr().err
+
+
+def test_show_and_logout(env: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`show` tells what an admin's GET /users/{id} tells; `logout` ends every session and keeps the account."""
+    create(monkeypatch, "root", "--admin")
+    now = datetime.now(UTC)
+
+    async def start_two(tx: Stores, root: User) -> None:
+        for i in range(2):
+            session = Session(
+                id=f"0190b5a8-0000-7000-8000-00000000000{i}",
+                user_id=root.id,
+                created_at=now,
+                last_used_at=now,
+                expires_at=now + timedelta(days=1),
+                user_agent=f"device-{i}",
+                ip="192.0.2.7",
+            )
+            token = RefreshToken(
+                token_hash=hash_refresh_token(new_refresh_token()),
+                session_id=session.id,
+                created_at=now,
+                expires_at=now + timedelta(days=1),
+            )
+            await tx.sessions.add(session, token)
+
+    async def active(tx: Stores, root: User) -> int:
+        return len(await tx.sessions.list_for_user(root.id, now))
+
+    on_root(env, start_two)
+    assert on_root(env, active) == 2
+    capsys.readouterr()
+    assert main(["users", "show", "root"]) == 0
+    shown = capsys.readouterr().out
+    assert "username        root" in shown and "roles           admin,user" in shown
+    assert "two-step login  off" in shown and "sessions        2 active" in shown
+    assert "device-1" in shown and "192.0.2.7" in shown
+    assert main(["users", "logout", "root@example.com"]) == 0
+    assert "root: 2 session(s) ended" in capsys.readouterr().out
+    assert on_root(env, active) == 0
+    assert main(["users", "show", "root"]) == 0
+    assert "disabled        no" in capsys.readouterr().out
+    assert main(["users", "show", "nobody"]) == 1

@@ -2,8 +2,9 @@
 
 `authgate serve` runs in a subprocess (one worker, SQLite in a temporary directory, a fast hash); an admin is
 created with the CLI, and schemathesis exercises every operation with that admin's token, a bounded number of
-examples each (positive and negative data; about 15 s). Logging out would end the token the run uses, so the operations
-that end sessions run in a second pass in which every request signs in anew (schemathesis_hooks.py). Between
+examples each (positive and negative data; about 15 s). Logging out would end the token the run uses, so the
+operations that end sessions (the admin's own, through `POST /users/{user_id}/logout`, too: schemathesis finds
+the admin's id) run in a second pass in which every request signs in anew (schemathesis_hooks.py). Between
 them the two passes test every operation of the document, each with a token that works: schemathesis warns of
 an operation that only ever got 401, and only the login itself may (it cannot guess a password).
 """
@@ -21,7 +22,7 @@ import httpx
 from liveserver import authgate, live_server
 
 PASSWORD = "schemathesis-admin-passphrase"
-ENDS_SESSIONS = ("logout", "logout_all", "end_session", "change_password")
+ENDS_SESSIONS = ("logout", "logout_all", "end_session", "change_password", "logout_user")
 # positive_data_acceptance is left out: the schema states the shape of a body, not every rule of the domain
 # (a common password, an address that does not exist), so schema-valid data may rightly get a 422.
 CHECKS = "all"

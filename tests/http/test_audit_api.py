@@ -77,6 +77,42 @@ async def test_the_use_cases_record_their_events(database_url: str) -> None:
         assert "ghost" not in str(ghost[0])
 
 
+async def test_admin_changes_are_recorded_with_the_admin_as_actor(database_url: str) -> None:
+    async with started(database_url) as app:
+        admin = await make_admin(app)
+        c = client_from(app, "198.51.100.22")
+        async with c:
+            admin_id = (await c.get("/auth/me", headers=admin)).json()["id"]
+            body = {"username": "alice", "email": "alice@example.com", "password": PASSWORD}
+            alice_id = (await c.post("/users", json=body, headers=admin)).json()["id"]
+            await login(c, "alice")
+            assert (await c.post(f"/users/{alice_id}/logout", headers=admin)).json() == {"ended": 1}
+            await login(c, "alice")
+            changed = await c.patch(f"/users/{alice_id}", json={"disabled": True, "roles": []}, headers=admin)
+            assert changed.status_code == 200
+            assert (await c.delete(f"/users/{alice_id}", headers=admin)).status_code == 204
+            events = list(reversed(await _events(c, admin, user_id=alice_id)))
+        admin_events = [e for e in events if e["event"].startswith("admin_")]  # type: ignore[attr-defined]
+        assert [e["event"] for e in admin_events] == [
+            "admin_user_create",
+            "admin_sessions_end",
+            "admin_user_update",
+            "admin_user_delete",
+        ]
+        for e in admin_events:
+            assert e["actor_id"] == admin_id and e["ip"] == "198.51.100.22", e
+        assert admin_events[1]["detail"] == {"ended": 1, "by": "admin"}
+        assert admin_events[2]["detail"] == {
+            "changed": "roles,disabled",
+            "roles": "",
+            "disabled": True,
+            "sessions_ended": 1,
+            "by": "admin",
+        }
+        # The history outlives the account: the deletion names whom it deleted.
+        assert admin_events[3]["detail"] == {"username": "alice", "by": "admin"}
+
+
 async def test_refresh_reuse_is_recorded(database_url: str) -> None:
     async with started(database_url, refresh_grace_seconds=0) as app:
         admin = await make_admin(app)

@@ -13,6 +13,7 @@ import pytest
 from authgate.app import App, create_app
 from authgate.domain.admin import UserChanges
 from helpers import PASSWORD, bearer, login, make_settings, register
+from mfa_helpers import code, enable, mfa_token, second_step
 
 
 async def make_admin(app: App, client: httpx.AsyncClient, name: str = "root") -> dict[str, str]:
@@ -202,13 +203,66 @@ async def test_create_and_get(client: httpx.AsyncClient, admin: dict[str, str]) 
     user = created.json()
     assert user["roles"] == ["admin"] and created.headers["location"] == f"/users/{user['id']}"
     got = await client.get(f"/users/{user['id']}", headers=admin)
-    assert got.status_code == 200 and got.json() == user
+    assert got.status_code == 200
+    no_mfa = {"enabled": False, "pending": False, "recovery_codes_left": 0}
+    assert got.json() == {**user, "mfa": no_mfa, "active_sessions": 0}
     default = await client.post("/users", json={**body, "username": "yan", "email": "y@example.com", "roles": None})
     assert default.status_code == 401  # no token
     plain = {"username": "yan", "email": "y@example.com", "password": PASSWORD}
     made = await client.post("/users", json=plain, headers=admin)
     assert made.status_code == 201 and made.json()["roles"] == ["user"]
     assert (await login(client, "Zoe"))["access_token"]
+
+
+async def test_an_admin_sees_a_users_second_factor_and_sessions(
+    client: httpx.AsyncClient, admin: dict[str, str]
+) -> None:
+    alice_id = (await register(client, "alice"))["id"]
+    answer = await client.post(
+        "/auth/login", json={"username": "alice", "password": PASSWORD}, headers={"user-agent": "first-device/1.0"}
+    )
+    first = answer.json()
+    secret, _ = await enable(client, first["access_token"])
+    second = await second_step(client, await mfa_token(client), code(secret, 1))
+    assert second.status_code == 200
+    details = (await client.get(f"/users/{alice_id}", headers=admin)).json()
+    assert details["username"] == "alice" and details["active_sessions"] == 2
+    assert details["mfa"] == {"enabled": True, "pending": False, "recovery_codes_left": 10}
+    listed = await client.get(f"/users/{alice_id}/sessions", headers=admin)
+    assert listed.status_code == 200
+    sessions = listed.json()["items"]
+    assert [s["second_factor"] for s in sessions] == ["totp", None]  # newest first
+    assert sessions[1]["user_agent"] == "first-device/1.0"
+    assert not any(s["current"] for s in sessions)
+    alice = bearer(first["access_token"])
+    for path in (f"/users/{alice_id}", f"/users/{alice_id}/sessions"):
+        assert (await client.get(path, headers=alice)).status_code == 403
+        assert (await client.get(path)).status_code == 401
+    for unknown in ("0190b5a8-0000-7000-8000-000000000001", "not-an-id", "%00", "x" * 300):
+        for path in (f"/users/{unknown}", f"/users/{unknown}/sessions"):
+            response = await client.get(path, headers=admin)
+            assert response.status_code == 404 and response.json()["code"] == "user_not_found", path
+
+
+async def test_an_admin_signs_a_user_out_everywhere(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
+    """Every session ends (access tokens and refresh tokens stop working at once); the account stays usable."""
+    alice_id = (await register(client, "alice"))["id"]
+    pairs = [await login(client, "alice") for _ in range(3)]
+    for pair in pairs:  # checked once, so that (on PostgreSQL) the worker's session cache holds them
+        assert (await client.get("/auth/me", headers=bearer(pair["access_token"]))).status_code == 200
+    assert (await client.post(f"/users/{alice_id}/logout", headers=bearer(pairs[0]["access_token"]))).status_code == 403
+    ended = await client.post(f"/users/{alice_id}/logout", headers=admin)
+    assert ended.status_code == 200 and ended.json() == {"ended": 3}
+    for pair in pairs:
+        assert (await client.get("/auth/me", headers=bearer(pair["access_token"]))).status_code == 401
+        refreshed = await client.post("/auth/refresh", json={"refresh_token": pair["refresh_token"]})
+        assert refreshed.status_code == 401
+    assert (await client.get(f"/users/{alice_id}", headers=admin)).json()["disabled"] is False
+    assert (await client.post(f"/users/{alice_id}/logout", headers=admin)).json() == {"ended": 0}
+    assert "access_token" in await login(client, "alice")
+    for unknown in ("0190b5a8-0000-7000-8000-000000000001", "not-an-id"):
+        response = await client.post(f"/users/{unknown}/logout", headers=admin)
+        assert response.status_code == 404 and response.json()["code"] == "user_not_found"
 
 
 @pytest.mark.parametrize(

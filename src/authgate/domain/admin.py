@@ -1,4 +1,6 @@
-"""User management for admins (the HTTP API) and operators (the CLI): list, create, get, change, delete.
+"""User management for admins (the HTTP API) and operators (the CLI): list, create, get, change, delete, end a
+user's sessions. Every change is audited in its transaction, with the admin as `actor_id` (none for an operator
+on the command line).
 
 Listing is keyset pagination over the store's `page()`: the cost of a page does not depend on how deep it is
 or how many users exist, and walking every page returns every user exactly once even while users are created
@@ -16,11 +18,15 @@ from datetime import timedelta
 
 import msgspec
 
+from authgate.domain.audit import DetailValue
 from authgate.domain.auth import AuthService
+from authgate.domain.clients import NO_CLIENT, ClientInfo, client_event
 from authgate.domain.clock import EPOCH as _EPOCH
 from authgate.domain.clock import Clock
 from authgate.domain.cursors import CursorCodec, Listing
 from authgate.domain.ids import is_id
+from authgate.domain.mfa import MfaStatus, mfa_status
+from authgate.domain.sessions import Session
 from authgate.domain.users import EMAIL_MAX, User, check_email, check_roles, login_key
 from authgate.errors import FieldError, LastAdmin, UserNotFound, ValidationFailed
 from authgate.storage.base import Database, Stores, UserQuery, UserSort
@@ -34,6 +40,15 @@ class UserListing(msgspec.Struct, frozen=True):
     next_cursor: str | None
 
 
+class UserDetails(msgspec.Struct, frozen=True):
+    """A user as an admin inspects one: the account, its two-step login and its active sessions."""
+
+    user: User
+    mfa: MfaStatus
+    sessions: list[Session]
+    """Active, newest first."""
+
+
 class UserChanges(msgspec.Struct, frozen=True, kw_only=True):
     """What an admin may change; UNSET leaves a field as it is."""
 
@@ -43,6 +58,10 @@ class UserChanges(msgspec.Struct, frozen=True, kw_only=True):
 
     def may_remove_admin(self) -> bool:
         return self.roles is not msgspec.UNSET or self.disabled is True
+
+    def names(self) -> list[str]:
+        """The fields that change."""
+        return [name for name in ("email", "roles", "disabled") if getattr(self, name) is not msgspec.UNSET]
 
 
 def sort_key(user: User, sort: UserSort) -> str:
@@ -96,18 +115,37 @@ class UserAdmin:
             next_cursor = self.cursors.encode(listing, (sort_key(last, sort), last.id))
         return UserListing(page.users, next_cursor)
 
-    async def create(self, username: str, email: str, password: str, roles: Sequence[str] | None = None) -> User:
+    async def create(
+        self,
+        username: str,
+        email: str,
+        password: str,
+        roles: Sequence[str] | None = None,
+        *,
+        actor_id: str | None = None,
+        client: ClientInfo = NO_CLIENT,
+    ) -> User:
         """Same rules and conflicts as registration, with the roles the admin chose (default: the default roles)."""
-        return await self.auth.register(username, email, password, roles=roles, by_admin=True)
+        return await self.auth.register(
+            username, email, password, roles=roles, by_admin=True, actor_id=actor_id, client=client
+        )
 
     async def get(self, user_id: str) -> User:
-        if not is_id(user_id):
-            raise UserNotFound()
         async with self.db.reader() as r:
-            user = await r.users.get(user_id)
-        if user is None:
-            raise UserNotFound()
-        return user
+            return await _existing(r, user_id)
+
+    async def details(self, user_id: str) -> UserDetails:
+        async with self.db.reader() as r:
+            user = await _existing(r, user_id)
+            mfa = await mfa_status(r, user_id)
+            sessions = await r.sessions.list_for_user(user_id, self.clock())
+        return UserDetails(user, mfa, sessions)
+
+    async def sessions(self, user_id: str) -> Sequence[Session]:
+        """The user's active sessions, newest first."""
+        async with self.db.reader() as r:
+            await _existing(r, user_id)
+            return await r.sessions.list_for_user(user_id, self.clock())
 
     async def find(self, login_or_id: str) -> User:
         """A user by id, username or email (for the command line)."""
@@ -122,9 +160,11 @@ class UserAdmin:
             raise UserNotFound()
         return user
 
-    async def update(self, user_id: str, changes: UserChanges) -> User:
-        """Apply `changes`; disabling ends every session of the user at once. LastAdmin when it would leave
-        no admin; EmailTaken on a clash."""
+    async def update(
+        self, user_id: str, changes: UserChanges, *, actor_id: str | None = None, client: ClientInfo = NO_CLIENT
+    ) -> User:
+        """Apply `changes` (by the admin `actor_id`, or an operator: None); disabling ends every session of the
+        user at once. LastAdmin when it would leave no admin; EmailTaken on a clash."""
         errors: list[FieldError] = []
         email = roles = None
         if changes.email is not msgspec.UNSET:
@@ -139,9 +179,7 @@ class UserAdmin:
         async with self.db.transaction() as tx:
             if changes.may_remove_admin():
                 await tx.users.lock_admins()
-            user = await tx.users.get(user_id)
-            if user is None:
-                raise UserNotFound()
+            user = await _existing(tx, user_id)
             was_admin = is_active_admin(user)
             if email is not None and email != user.email:
                 user.email = email
@@ -152,25 +190,60 @@ class UserAdmin:
                 user.disabled = changes.disabled
             user.updated_at = now
             await tx.users.update(user)
-            if user.disabled:
-                await tx.sessions.end_all_for_user(user.id, now)
+            ended = await tx.sessions.end_all_for_user(user.id, now) if user.disabled else 0
             if was_admin and not is_active_admin(user):
                 await _keep_an_admin(tx)
+            detail: dict[str, DetailValue] = {
+                "changed": ",".join(changes.names()),
+                "roles": ",".join(user.roles),
+                "disabled": user.disabled,
+                "sessions_ended": ended,
+                **_by(actor_id),
+            }
+            await tx.audit.add(
+                client_event("admin_user_update", client, now, user_id=user.id, actor_id=actor_id, detail=detail)
+            )
         return user
 
-    async def delete(self, user_id: str) -> User:
-        """Delete the user and (by cascade) their sessions; their tokens stop working at once."""
-        if not is_id(user_id):
-            raise UserNotFound()
+    async def delete(self, user_id: str, *, actor_id: str | None = None, client: ClientInfo = NO_CLIENT) -> User:
+        """Delete the user and (by cascade) their sessions; their tokens stop working at once. The audit event
+        keeps the username: the user's history outlives the account."""
         async with self.db.transaction() as tx:
             await tx.users.lock_admins()
-            user = await tx.users.get(user_id)
-            if user is None:
-                raise UserNotFound()
+            user = await _existing(tx, user_id)
             await tx.users.delete(user_id)
             if is_active_admin(user):
                 await _keep_an_admin(tx)
+            detail: dict[str, DetailValue] = {"username": user.username, **_by(actor_id)}
+            event = client_event(
+                "admin_user_delete", client, self.clock(), user_id=user.id, actor_id=actor_id, detail=detail
+            )
+            await tx.audit.add(event)
         return user
+
+    async def end_sessions(self, user_id: str, *, actor_id: str | None = None, client: ClientInfo = NO_CLIENT) -> int:
+        """End every session of the user (a stolen device, a suspicion) without disabling the account: their
+        access tokens stop working at once and their refresh tokens fail. How many were active."""
+        now = self.clock()
+        async with self.db.transaction() as tx:
+            await _existing(tx, user_id)
+            ended = await tx.sessions.end_all_for_user(user_id, now)
+            detail: dict[str, DetailValue] = {"ended": ended, **_by(actor_id)}
+            await tx.audit.add(
+                client_event("admin_sessions_end", client, now, user_id=user_id, actor_id=actor_id, detail=detail)
+            )
+        return ended
+
+
+async def _existing(stores: Stores, user_id: str) -> User:
+    user = await stores.users.get(user_id) if is_id(user_id) else None
+    if user is None:
+        raise UserNotFound()
+    return user
+
+
+def _by(actor_id: str | None) -> dict[str, str]:
+    return {"by": "admin" if actor_id is not None else "operator"}
 
 
 async def _keep_an_admin(tx: Stores) -> None:

@@ -48,6 +48,7 @@ EVENTS = frozenset(
         "admin_user_create",
         "admin_user_update",
         "admin_user_delete",
+        "admin_sessions_end",
         # the email flows
         "email_verification",
         "password_reset_request",

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from authgate.domain.audit import AuditEvent, DetailValue
-from authgate.domain.clients import ClientInfo, client_event
+from authgate.domain.clients import NO_CLIENT, ClientInfo, client_event
 from authgate.domain.clock import Clock
 from authgate.domain.guard import Attempt, LoginGuard
 from authgate.domain.ids import is_id, new_id
@@ -83,8 +83,6 @@ class Principal(msgspec.Struct, frozen=True):
     session: Session
 
 
-_NO_CLIENT = ClientInfo()
-
 ExistingAccountHook = Callable[[User, ClientInfo], Awaitable[None]]
 """Tells the owner of an existing account that someone tried to register with its email (the mailer sets it)."""
 RegisteredHook = Callable[[User], None]
@@ -134,7 +132,7 @@ class AuthService:
         roles: Sequence[str] | None = None,
         by_admin: bool = False,
         actor_id: str | None = None,
-        client: ClientInfo = _NO_CLIENT,
+        client: ClientInfo = NO_CLIENT,
     ) -> User:
         """A new account. Audited as `register`, or `admin_user_create` (by `actor_id`) when `by_admin`."""
         if not (by_admin or self.policy.registration_open):
@@ -169,7 +167,7 @@ class AuthService:
             self.on_registered(user)
         return user
 
-    async def existing_account(self, email: str, client: ClientInfo = _NO_CLIENT) -> None:
+    async def existing_account(self, email: str, client: ClientInfo = NO_CLIENT) -> None:
         """Someone tried to register `email`, which is taken (and the caller is not told): audit it on the
         owner's record and tell the owner, through `on_existing_account`, when a mailer has set it."""
         errors: list[FieldError] = []
@@ -296,7 +294,7 @@ class AuthService:
             for event in events:
                 await tx.audit.add(event)
 
-    async def refresh(self, presented: str, client: ClientInfo = _NO_CLIENT) -> TokenPair:
+    async def refresh(self, presented: str, client: ClientInfo = NO_CLIENT) -> TokenPair:
         if not presented or len(presented) > MAX_REFRESH_TOKEN_LENGTH:
             raise InvalidRefreshToken()
         now = self.clock()
@@ -356,7 +354,7 @@ class AuthService:
             raise RefreshTokenReused()
         return self._pair(user, session, successor)
 
-    async def logout(self, principal: Principal, client: ClientInfo = _NO_CLIENT) -> None:
+    async def logout(self, principal: Principal, client: ClientInfo = NO_CLIENT) -> None:
         now = self.clock()
         async with self.db.transaction() as tx:
             await tx.sessions.end(principal.session.id, now)
@@ -393,7 +391,7 @@ class AuthService:
         async with self.db.reader() as r:
             return await r.sessions.list_for_user(principal.user.id, self.clock())
 
-    async def end_session(self, principal: Principal, session_id: str, client: ClientInfo = _NO_CLIENT) -> None:
+    async def end_session(self, principal: Principal, session_id: str, client: ClientInfo = NO_CLIENT) -> None:
         """End one of the caller's own sessions (SessionNotFound for anyone else's, or an unknown id)."""
         if not is_id(session_id):
             raise SessionNotFound()
@@ -405,7 +403,7 @@ class AuthService:
             await tx.audit.add(self._session_event("session_end", principal, client, self.clock(), session_id))
 
     async def logout_all(
-        self, principal: Principal, *, keep_current: bool = False, client: ClientInfo = _NO_CLIENT
+        self, principal: Principal, *, keep_current: bool = False, client: ClientInfo = NO_CLIENT
     ) -> int:
         keep = principal.session.id if keep_current else None
         now = self.clock()
@@ -417,7 +415,7 @@ class AuthService:
             return ended
 
     async def change_password(
-        self, principal: Principal, current: str, new: str, client: ClientInfo = _NO_CLIENT
+        self, principal: Principal, current: str, new: str, client: ClientInfo = NO_CLIENT
     ) -> None:
         """Needs the current password; ends every other session of the user (ASVS 3.3.3) and cancels a pending
         email change and password reset link."""

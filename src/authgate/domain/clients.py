@@ -18,6 +18,10 @@ class ClientInfo(msgspec.Struct, frozen=True):
     """The known-device token the client presented at login, if any."""
 
 
+NO_CLIENT = ClientInfo()
+"""A use case called from no client (the command line, a test)."""
+
+
 def client_event(
     name: str,
     client: ClientInfo,

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from authgate.domain.audit import AuditEvent
-from authgate.domain.clients import ClientInfo, client_event
+from authgate.domain.clients import NO_CLIENT, ClientInfo, client_event
 from authgate.domain.clock import Clock
 from authgate.domain.email_tokens import (
     EmailToken,
@@ -41,8 +41,6 @@ from authgate.domain.totp import SecondFactorChange
 from authgate.domain.users import User, check_email, email_key
 from authgate.errors import EmailAlreadyVerified, EmailTaken, FieldError, ValidationFailed
 from authgate.storage.base import Database, Stores
-
-_NO_CLIENT = ClientInfo()
 
 
 class EmailPolicy(msgspec.Struct, frozen=True, kw_only=True):
@@ -116,7 +114,7 @@ class EmailFlows:
         token = await self._issue(user, "verify_email", user.email, self.policy.verification_ttl)
         return [self._mail("verify_email", user.email, user, "/verify-email", token, self.policy.verification_ttl)]
 
-    async def verify_email(self, token: str, client: ClientInfo = _NO_CLIENT) -> User:
+    async def verify_email(self, token: str, client: ClientInfo = NO_CLIENT) -> User:
         token_hash = _hash(token)
         now = self.clock()
         async with self.db.transaction() as tx:
@@ -133,7 +131,7 @@ class EmailFlows:
 
     # -- password reset ------------------------------------------------------------------------------------
 
-    def forgot_password(self, email: str, client: ClientInfo = _NO_CLIENT) -> None:
+    def forgot_password(self, email: str, client: ClientInfo = NO_CLIENT) -> None:
         """Anonymous: validates the address, then everything else happens in the background (see the module)."""
         key = _address_key(email)
         self.outbox.submit(lambda: self._reset_mail(key, client), "reset_password")
@@ -147,7 +145,7 @@ class EmailFlows:
         token = await self._issue(user, "reset_password", user.email, self.policy.reset_ttl, event)
         return [self._mail("reset_password", user.email, user, "/reset-password", token, self.policy.reset_ttl)]
 
-    async def reset_password(self, token: str, new_password: str, client: ClientInfo = _NO_CLIENT) -> User:
+    async def reset_password(self, token: str, new_password: str, client: ClientInfo = NO_CLIENT) -> User:
         """Sets the new password (the registration policy applies: 422 leaves the link usable), verifies the
         address the link was mailed to, cancels a pending email change, and ends every session of the user,
         all in one transaction."""
@@ -185,7 +183,7 @@ class EmailFlows:
     # -- email change --------------------------------------------------------------------------------------
 
     async def request_email_change(
-        self, user: User, address: str, client: ClientInfo = _NO_CLIENT
+        self, user: User, address: str, client: ClientInfo = NO_CLIENT
     ) -> PendingEmailChange:
         """After the caller checked the current password: mail a confirmation link to the new address
         (`address`, already normalised). Nothing changes until the link is followed."""
@@ -209,7 +207,7 @@ class EmailFlows:
         )
         return PendingEmailChange(address)
 
-    async def confirm_email_change(self, token: str, client: ClientInfo = _NO_CLIENT) -> User:
+    async def confirm_email_change(self, token: str, client: ClientInfo = NO_CLIENT) -> User:
         """The new address takes effect (verified: the link proved it), the links mailed to the old one stop
         working, and the old address is told. EmailTaken (409) when someone registered it meanwhile."""
         token_hash = _hash(token)
@@ -232,7 +230,7 @@ class EmailFlows:
 
     # -- someone registered a taken address (AUTHGATE_HIDE_ACCOUNT_EXISTENCE) ---------------------------------
 
-    async def existing_account(self, owner: User, client: ClientInfo = _NO_CLIENT) -> None:
+    async def existing_account(self, owner: User, client: ClientInfo = NO_CLIENT) -> None:
         """`AuthService.on_existing_account`: tell the owner, who can reset the password if it was them."""
         forgot = f"{self.base_url}/forgot-password"
         self._post(

@@ -52,7 +52,7 @@ from authgate.errors import (
     UserNotFound,
     ValidationFailed,
 )
-from authgate.storage.base import Database
+from authgate.storage.base import Database, Stores
 
 CHALLENGE_SECRET = "mfa_challenge"  # noqa: S105  (a name, not a secret)
 CHALLENGE_TTL = 300
@@ -73,6 +73,14 @@ class MfaStatus(msgspec.Struct, frozen=True):
     pending: bool
     """An authenticator was set up and waits for its first code."""
     recovery_codes_left: int
+
+
+async def mfa_status(stores: Stores, user_id: str) -> MfaStatus:
+    """The user's two-step login as the user (`GET /auth/mfa`) and admins (`GET /users/{user_id}`) see it."""
+    factor = await stores.mfa.get(user_id)
+    left = await stores.mfa.recovery_codes_left(user_id) if factor is not None else 0
+    enabled = factor is not None and factor.confirmed_at is not None
+    return MfaStatus(enabled=enabled, pending=factor is not None and not enabled, recovery_codes_left=left)
 
 
 # -- the login's second step ------------------------------------------------------------------------------------
@@ -166,10 +174,7 @@ class SecondFactors:
 
     async def status(self, principal: Principal) -> MfaStatus:
         async with self.db.reader() as r:
-            factor = await r.mfa.get(principal.user.id)
-            left = await r.mfa.recovery_codes_left(principal.user.id) if factor is not None else 0
-        enabled = factor is not None and factor.confirmed_at is not None
-        return MfaStatus(enabled=enabled, pending=factor is not None and not enabled, recovery_codes_left=left)
+            return await mfa_status(r, principal.user.id)
 
     async def enroll(self, principal: Principal, password: str, client: ClientInfo) -> Enrollment:
         """A new secret for the user's authenticator, replacing one that was never confirmed."""

@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from authgate.domain.keys import Jwk
+from authgate.domain.mfa import MfaStatus
 from authgate.domain.passwords import PASSWORD_MAX
 from authgate.domain.sessions import Session
 from authgate.domain.users import EMAIL_MAX, USERNAME_PATTERN, User
@@ -118,6 +119,10 @@ class MfaStatusResponse(msgspec.Struct, kw_only=True):
     pending: bool
     """An authenticator was set up and waits for its first code (`/auth/mfa/totp/confirm`)."""
     recovery_codes_left: int
+
+    @classmethod
+    def of(cls, status: MfaStatus) -> MfaStatusResponse:
+        return cls(enabled=status.enabled, pending=status.pending, recovery_codes_left=status.recovery_codes_left)
 
 
 class RefreshRequest(msgspec.Struct, kw_only=True):

@@ -11,10 +11,10 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from authgate.domain.admin import LIMIT_DEFAULT, LIMIT_MAX
+from authgate.domain.admin import LIMIT_DEFAULT, LIMIT_MAX, UserDetails
 from authgate.domain.cursors import MAX_CURSOR_LENGTH
 from authgate.domain.users import EMAIL_MAX
-from authgate.http.schemas import Email, Password, Username, UserResponse
+from authgate.http.schemas import Email, MfaStatusResponse, Password, SessionResponse, Username, UserResponse
 
 RoleName = Annotated[
     str,
@@ -51,6 +51,27 @@ class UserList(msgspec.Struct, kw_only=True):
     items: list[UserResponse]
     next_cursor: str | None
     """Pass it as `cursor` for the next page; null on the last page."""
+
+
+class UserDetailsResponse(UserResponse, kw_only=True):
+    """One user as an admin inspects them: the account, its two-step login and how many sessions are active
+    (`GET /users/{user_id}/sessions` lists them)."""
+
+    mfa: MfaStatusResponse
+    active_sessions: int
+
+    @classmethod
+    def of_details(cls, details: UserDetails) -> UserDetailsResponse:
+        return cls(
+            **msgspec.structs.asdict(UserResponse.of(details.user)),
+            mfa=MfaStatusResponse.of(details.mfa),
+            active_sessions=len(details.sessions),
+        )
+
+
+class UserSessionList(msgspec.Struct, kw_only=True):
+    items: list[SessionResponse]
+    """Active sessions, newest first (`current` is always false: none is the admin's)."""
 
 
 class CreateUserRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

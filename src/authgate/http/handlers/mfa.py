@@ -72,10 +72,7 @@ async def login_mfa(req: Request) -> Response:
 @operation("My two-step login", tag="account", auth="bearer", response=MfaStatusResponse)
 async def status(req: Request) -> Response:
     principal = await authenticate(req)
-    state = await req.services.mfa.status(principal)
-    return json_response(
-        MfaStatusResponse(enabled=state.enabled, pending=state.pending, recovery_codes_left=state.recovery_codes_left)
-    )
+    return json_response(MfaStatusResponse.of(await req.services.mfa.status(principal)))
 
 
 @operation(

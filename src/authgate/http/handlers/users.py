@@ -18,11 +18,19 @@ from authgate.errors import (
 )
 from authgate.http.bearer import require_role
 from authgate.http.decoding import field_error, read_json
+from authgate.http.handlers.auth import client_info
 from authgate.http.operations import operation
 from authgate.http.request import Request
 from authgate.http.responses import Response, empty, json_response
-from authgate.http.schemas import UserResponse
-from authgate.http.schemas_users import CreateUserRequest, UpdateUserRequest, UserList, UserListQuery
+from authgate.http.schemas import LogoutAllResponse, SessionResponse, UserResponse
+from authgate.http.schemas_users import (
+    CreateUserRequest,
+    UpdateUserRequest,
+    UserDetailsResponse,
+    UserList,
+    UserListQuery,
+    UserSessionList,
+)
 
 security = logging.getLogger("authgate.security")
 
@@ -73,7 +81,9 @@ async def create_user(req: Request) -> Response:
     admin = await require_role(req, _ADMIN)
     body = await read_json(req, _create)
     roles = None if body.roles is msgspec.UNSET else body.roles
-    user = await req.services.admin.create(body.username, body.email, body.password, roles)
+    user = await req.services.admin.create(
+        body.username, body.email, body.password, roles, actor_id=admin.user.id, client=client_info(req)
+    )
     security.info(
         "user created by an admin",
         extra={
@@ -87,11 +97,58 @@ async def create_user(req: Request) -> Response:
     return json_response(UserResponse.of(user), 201, [("location", f"/users/{user.id}")])
 
 
-@operation("Get a user", tag="users", auth="admin", response=UserResponse, errors=(UserNotFound,))
+@operation(
+    "Get a user",
+    description="The account, its two-step login and how many sessions it has active.",
+    tag="users",
+    auth="admin",
+    response=UserDetailsResponse,
+    errors=(UserNotFound,),
+)
 async def get_user(req: Request) -> Response:
     await require_role(req, _ADMIN)
-    user = await req.services.admin.get(req.params["user_id"])
-    return json_response(UserResponse.of(user))
+    details = await req.services.admin.details(req.params["user_id"])
+    return json_response(UserDetailsResponse.of_details(details))
+
+
+@operation(
+    "List a user's sessions",
+    description="Active sessions, newest first: when and from where each began, when it was last used.",
+    tag="users",
+    auth="admin",
+    response=UserSessionList,
+    errors=(UserNotFound,),
+)
+async def list_user_sessions(req: Request) -> Response:
+    await require_role(req, _ADMIN)
+    sessions = await req.services.admin.sessions(req.params["user_id"])
+    return json_response(UserSessionList(items=[SessionResponse.of(s, "") for s in sessions]))
+
+
+@operation(
+    "Sign a user out everywhere",
+    description="Ends every session of the user without disabling the account (a lost device, a suspicion): "
+    "their access tokens stop working at once and their refresh tokens fail; they can log in again.",
+    tag="users",
+    auth="admin",
+    response=LogoutAllResponse,
+    errors=(UserNotFound,),
+)
+async def logout_user(req: Request) -> Response:
+    admin = await require_role(req, _ADMIN)
+    target = req.params["user_id"]
+    ended = await req.services.admin.end_sessions(target, actor_id=admin.user.id, client=client_info(req))
+    security.info(
+        "sessions ended by an admin",
+        extra={
+            "event": "admin_sessions_end",
+            "user_id": admin.user.id,
+            "target_id": target,
+            "ended": ended,
+            "request_id": req.request_id,
+        },
+    )
+    return json_response(LogoutAllResponse(ended))
 
 
 @operation(
@@ -109,14 +166,16 @@ async def update_user(req: Request) -> Response:
     admin = await require_role(req, _ADMIN)
     body = await read_json(req, _update)
     changes = UserChanges(email=body.email, roles=body.roles, disabled=body.disabled)
-    user = await req.services.admin.update(req.params["user_id"], changes)
+    user = await req.services.admin.update(
+        req.params["user_id"], changes, actor_id=admin.user.id, client=client_info(req)
+    )
     security.info(
         "user changed by an admin",
         extra={
             "event": "admin_user_update",
             "user_id": admin.user.id,
             "target_id": user.id,
-            "changed": [name for name in ("email", "roles", "disabled") if getattr(body, name) is not msgspec.UNSET],
+            "changed": changes.names(),
             "roles": list(user.roles),
             "disabled": user.disabled,
             "request_id": req.request_id,
@@ -135,7 +194,7 @@ async def update_user(req: Request) -> Response:
 )
 async def delete_user(req: Request) -> Response:
     admin = await require_role(req, _ADMIN)
-    user = await req.services.admin.delete(req.params["user_id"])
+    user = await req.services.admin.delete(req.params["user_id"], actor_id=admin.user.id, client=client_info(req))
     security.info(
         "user deleted by an admin",
         extra={
