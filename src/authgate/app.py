@@ -199,6 +199,8 @@ class App:
                 self._services.key_sync.start()
             if self._services.change_feed is not None:
                 self._services.change_feed.start()
+            if self._services.sweeper is not None:
+                self._services.sweeper.start()
             self.body_deadlines.start()
 
     async def shutdown(self) -> None:

@@ -1,4 +1,4 @@
-"""The `authgate` command: serve, migrate, create-user, keys, users."""
+"""The `authgate` command: serve, migrate, create-user, keys, users, import-users, cleanup."""
 
 from __future__ import annotations
 
@@ -44,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     keys_sub.add_parser("rotate", help="add a new signing key; the old one verifies until its tokens expire")
     cli_users.add_parser(sub)
     import_command.add_parser(sub)
+    sub.add_parser(
+        "cleanup",
+        help="delete sessions that are over (with their refresh tokens) and audit events past their retention, once",
+    )
     return parser
 
 
@@ -69,6 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(cli_users.run(settings, args))
         if args.command == "import-users":
             return _run(import_command.import_users(settings, args, _with_services))
+        if args.command == "cleanup":
+            return _run(_cleanup(settings))
     except ConfigError as exc:
         print(f"authgate: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -143,6 +149,17 @@ async def _keys(settings: Settings, command: str) -> int:
         return 0
 
     return await _with_services(settings, run)
+
+
+async def _cleanup(settings: Settings) -> int:
+    async def sweep(services: Services) -> int:
+        swept = await services.retention.sweep()
+        days = settings.audit_retention_days
+        print(f"deleted {swept.sessions} session(s) that were over, with their refresh tokens")
+        print(f"deleted {swept.audit_events} audit event(s) older than {days} days" if days else "audit events: kept")
+        return 0
+
+    return await _with_services(settings, sweep)
 
 
 def _serve(settings: Settings) -> int:

@@ -80,6 +80,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     session_ttl: Seconds = 30 * 24 * 3600
     """A session ends this long after login, however active (the absolute timeout)."""
     refresh_grace_seconds: Annotated[int, msgspec.Meta(ge=0, le=300)] = 10
+    retention_sweep_interval: Annotated[int, msgspec.Meta(ge=0, le=7 * 24 * 3600)] = 3600
+    """Each serving worker deletes what is over about this often, in small batches: sessions ended or expired, with
+    their refresh tokens, and audit events past their retention (domain/retention.py); 0: never (run `authgate
+    cleanup` from cron instead)."""
+    audit_retention_days: Annotated[int, msgspec.Meta(ge=0, le=36500)] = 365
+    """Audit events older than this many days are deleted by the sweep; 0 keeps them for ever."""
     session_cache_ttl: Annotated[int, msgspec.Meta(ge=0, le=300)] = 10
     """On PostgreSQL, each worker answers "is this session still valid?" from memory for sessions it checked in
     the last this many seconds, forgetting one as soon as the database says it changed (domain/session_cache.py);

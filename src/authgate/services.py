@@ -22,6 +22,7 @@ from authgate.domain.keys import KeyEncryptionError, Keyring, StoredKey, parse_k
 from authgate.domain.mfa import CHALLENGE_SECRET, MfaChallenges, SecondFactors
 from authgate.domain.passwords import HashParameters, HashPool, PasswordHasher
 from authgate.domain.profile import ProfileService
+from authgate.domain.retention import Retention
 from authgate.domain.server_secrets import server_secret
 from authgate.domain.session_cache import SessionCache
 from authgate.domain.signing import SigningKeys
@@ -32,6 +33,7 @@ from authgate.observability.instruments import Instruments
 from authgate.ratelimit import RateLimiting, start_rate_limiting
 from authgate.storage import open_database
 from authgate.storage.base import ChangeFeed, Database
+from authgate.sweeper import Sweeper
 
 JWKS_REFRESH_SECONDS = 2.0
 
@@ -104,6 +106,8 @@ class Services:
         self.admin = admin
         self.profile = profile
         self.importer = UserImporter(db, auth.clock, roles=settings.roles, default_roles=settings.default_roles)
+        self.retention = Retention(db, auth.clock, audit_days=settings.audit_retention_days)
+        """Deletes what is over (the workers' sweeper runs it; `authgate cleanup` runs it once)."""
         self.rate_limiting = rate_limiting
         self.rate_limits = rate_limiting.limits
         """`await services.rate_limits.hit("email", ip=..., account=email_key)` before sending an email."""
@@ -233,11 +237,15 @@ class Services:
         services.instruments = instruments
         services.key_sync = KeySync(services.reload_keyring, settings.redis_url, settings.redis_prefix)
         services.change_feed = change_feed
+        if settings.retention_sweep_interval:
+            services.sweeper = Sweeper(services.retention, settings.retention_sweep_interval)
         return services
 
     instruments: Instruments | None = None
     key_sync: KeySync | None = None
     """Started by the serving app (`App.startup`): reloads on rotations announced through Redis, and every 30 s."""
+    sweeper: Sweeper | None = None
+    """Started by the serving app: the retention sweep, about every AUTHGATE_RETENTION_SWEEP_INTERVAL seconds."""
     change_feed: ChangeFeed | None = None
     """Started by the serving app: keeps the session cache told of changes (PostgreSQL; until it runs, nothing is
     cached, so the command line never caches)."""
@@ -262,6 +270,8 @@ class Services:
             self.tokens.use_keyring(await self.keys.load())
 
     async def close(self) -> None:
+        if self.sweeper is not None:
+            await self.sweeper.close()
         if self.change_feed is not None:
             await self.change_feed.close()
         if self.key_sync is not None:

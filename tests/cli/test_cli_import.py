@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -21,15 +20,6 @@ from legacy_samples import MAKERS
 
 PASSWORDS = {name: f"old {name} passphrase ﬁ {i}" for i, name in enumerate(MAKERS)}
 """One user per sample format, each with a password of its own (with a ligature that NFKC would change)."""
-
-
-@pytest.fixture
-def env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("AUTHGATE_DATABASE_URL", database_url)
-    monkeypatch.setenv("AUTHGATE_PASSWORD_HASH_MEMORY_KIB", "64")
-    monkeypatch.setenv("AUTHGATE_PASSWORD_HASH_TIME_COST", "1")
-    monkeypatch.setenv("AUTHGATE_LOG_LEVEL", "warning")
-    yield database_url
 
 
 def make_settings(database_url: str) -> Settings:

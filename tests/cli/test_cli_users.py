@@ -21,15 +21,6 @@ T = TypeVar("T")
 PASSWORD = "cli-test-passphrase-1"
 
 
-@pytest.fixture
-def env(database_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("AUTHGATE_DATABASE_URL", database_url)
-    monkeypatch.setenv("AUTHGATE_PASSWORD_HASH_MEMORY_KIB", "64")
-    monkeypatch.setenv("AUTHGATE_PASSWORD_HASH_TIME_COST", "1")
-    monkeypatch.setenv("AUTHGATE_LOG_LEVEL", "warning")
-    return database_url
-
-
 def create(monkeypatch: pytest.MonkeyPatch, name: str, *flags: str) -> None:
     import io
 
@@ -52,6 +43,27 @@ def on_root(url: str, use: Callable[[Stores, User], Awaitable[T]]) -> T:
             await db.close()
 
     return asyncio.run(run())
+
+
+async def add_session(tx: Stores, user: User, now: datetime, session_id: str, user_agent: str) -> Session:
+    """A session of a day, as a login from 192.0.2.7 would start."""
+    session = Session(
+        id=session_id,
+        user_id=user.id,
+        created_at=now,
+        last_used_at=now,
+        expires_at=now + timedelta(days=1),
+        user_agent=user_agent,
+        ip="192.0.2.7",
+    )
+    token = RefreshToken(
+        token_hash=hash_refresh_token(new_refresh_token()),
+        session_id=session.id,
+        created_at=now,
+        expires_at=session.expires_at,
+    )
+    await tx.sessions.add(session, token)
+    return session
 
 
 def test_list_grant_revoke_disable_enable_delete(
@@ -144,22 +156,7 @@ def test_show_and_logout(env: str, monkeypatch: pytest.MonkeyPatch, capsys: pyte
 
     async def start_two(tx: Stores, root: User) -> None:
         for i in range(2):
-            session = Session(
-                id=f"0190b5a8-0000-7000-8000-00000000000{i}",
-                user_id=root.id,
-                created_at=now,
-                last_used_at=now,
-                expires_at=now + timedelta(days=1),
-                user_agent=f"device-{i}",
-                ip="192.0.2.7",
-            )
-            token = RefreshToken(
-                token_hash=hash_refresh_token(new_refresh_token()),
-                session_id=session.id,
-                created_at=now,
-                expires_at=now + timedelta(days=1),
-            )
-            await tx.sessions.add(session, token)
+            await add_session(tx, root, now, f"0190b5a8-0000-7000-8000-00000000000{i}", f"device-{i}")
 
     async def active(tx: Stores, root: User) -> int:
         return len(await tx.sessions.list_for_user(root.id, now))
@@ -178,3 +175,24 @@ def test_show_and_logout(env: str, monkeypatch: pytest.MonkeyPatch, capsys: pyte
     assert main(["users", "show", "root"]) == 0
     assert "disabled        no" in capsys.readouterr().out
     assert main(["users", "show", "nobody"]) == 1
+
+
+def test_cleanup(env: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """`authgate cleanup`: one retention sweep, for a cron job (domain/retention.py)."""
+    create(monkeypatch, "root", "--admin")
+    now = datetime.now(UTC)
+
+    async def start_one_ended(tx: Stores, root: User) -> None:
+        session = await add_session(tx, root, now, "0190b5a8-0000-7000-8000-0000000000aa", "device")
+        assert await tx.sessions.end(session.id, now - timedelta(seconds=1))
+
+    on_root(env, start_one_ended)
+    capsys.readouterr()
+    assert main(["cleanup"]) == 0
+    out = capsys.readouterr().out
+    assert "deleted 1 session(s) that were over" in out and "deleted 0 audit event(s) older than 365 days" in out
+    assert main(["cleanup"]) == 0
+    assert "deleted 0 session(s)" in capsys.readouterr().out
+    monkeypatch.setenv("AUTHGATE_AUDIT_RETENTION_DAYS", "0")
+    assert main(["cleanup"]) == 0
+    assert "audit events: kept" in capsys.readouterr().out

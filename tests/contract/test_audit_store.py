@@ -86,9 +86,27 @@ async def test_delete_before_keeps_the_recent_ones(db: Database) -> None:
     recent = audit_event("logout", at=datetime.now(UTC), user_id=new_id())
     await _add(db, old, recent)
     async with db.transaction() as tx:
-        assert await tx.audit.delete_before(NOW + timedelta(days=1)) == 1
+        assert await tx.audit.delete_before(NOW + timedelta(days=1), 100) == 1
     async with db.reader() as r:
         assert (await r.audit.page(AuditQuery())).events == [recent]
+
+
+async def test_delete_before_deletes_at_most_its_limit_oldest_first(db: Database) -> None:
+    events = []
+    for day in range(5):
+        event = audit_event("logout", at=NOW + timedelta(days=day), user_id=new_id())
+        event.id = first_id_at(NOW + timedelta(days=day))
+        events.append(event)
+    await _add(db, *events)
+    async with db.transaction() as tx:
+        assert await tx.audit.delete_before(NOW + timedelta(days=4), 2) == 2
+    async with db.reader() as r:
+        assert (await r.audit.page(AuditQuery())).events == list(reversed(events[2:]))
+    async with db.transaction() as tx:
+        assert await tx.audit.delete_before(NOW + timedelta(days=4), 2) == 2
+        assert await tx.audit.delete_before(NOW + timedelta(days=4), 2) == 0
+    async with db.reader() as r:
+        assert (await r.audit.page(AuditQuery())).events == [events[4]]
 
 
 def test_first_id_at_orders_below_every_later_id() -> None:

@@ -57,7 +57,7 @@ async def test_a_session_has_one_cookie_and_deleting_it_removes_the_cookie(db: D
         async with db.transaction() as tx:
             await tx.browser_sessions.add(hash_cookie("g" * 43), session.id, NOW)
     async with db.transaction() as tx:
-        assert await tx.sessions.delete_expired(NOW + timedelta(days=31)) == 1
+        assert await tx.sessions.delete_expired(NOW + timedelta(days=31), 100) == 1
     async with db.reader() as r:
         assert await r.browser_sessions.get(hash_cookie("f" * 43)) is None
 

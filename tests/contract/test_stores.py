@@ -229,10 +229,32 @@ async def test_end_sessions(db: Database) -> None:
     async with db.reader() as r:
         assert [s.id for s in await r.sessions.list_for_user(user.id, NOW)] == [sessions[2][0].id]
     async with db.transaction() as tx:
-        assert await tx.sessions.delete_expired(NOW + timedelta(days=31)) == 3
+        assert await tx.sessions.delete_expired(NOW + timedelta(days=31), 100) == 3
     async with db.reader() as r:
         assert await r.sessions.get(sessions[2][0].id) is None
         assert await r.sessions.get_token(sessions[2][1].token_hash) is None
+
+
+async def test_delete_expired_takes_the_ended_and_the_expired_at_most_limit_at_a_time(db: Database) -> None:
+    user = make_user("iris")
+    live, expired, ended, both = (make_session(user, now=NOW + timedelta(seconds=i)) for i in range(4))
+    expired[0].expires_at = NOW + timedelta(hours=1)
+    both[0].expires_at = NOW + timedelta(hours=1)
+    async with db.transaction() as tx:
+        await tx.users.add(user)
+        for s, t, _ in (live, expired, ended, both):
+            await tx.sessions.add(s, t)
+        assert await tx.sessions.end(ended[0].id, NOW)
+        assert await tx.sessions.end(both[0].id, NOW)
+    later = NOW + timedelta(hours=2)
+    async with db.transaction() as tx:
+        assert await tx.sessions.delete_expired(later, 2) == 2
+        assert await tx.sessions.delete_expired(later, 2) == 1  # a session both ended and expired counts once
+        assert await tx.sessions.delete_expired(later, 2) == 0
+    async with db.reader() as r:
+        assert [s.id for s in await r.sessions.list_for_user(user.id, later)] == [live[0].id]
+        for s, t, _ in (expired, ended, both):
+            assert await r.sessions.get(s.id) is None and await r.sessions.get_token(t.token_hash) is None
 
 
 async def test_deleting_a_user_deletes_their_sessions(db: Database) -> None:

@@ -100,8 +100,9 @@ class SessionStore(Protocol):
 
     async def end_all_for_user(self, user_id: str, now: datetime, keep: str | None = None) -> int: ...
 
-    async def delete_expired(self, now: datetime) -> int:
-        """Delete sessions and refresh tokens that expired or ended before `now`."""
+    async def delete_expired(self, now: datetime, limit: int) -> int:
+        """Delete at most `limit` sessions that expired or ended at or before `now`, with their refresh tokens
+        and browser cookies; how many sessions."""
 
     async def count_active(self, now: datetime) -> int:
         """Sessions not ended and not past their absolute expiry (the active-sessions metric)."""
@@ -128,8 +129,8 @@ class AuditStore(Protocol):
     async def page(self, query: AuditQuery) -> AuditPage:
         """Newest first (by id, which is time-ordered), after `query.before` when given."""
 
-    async def delete_before(self, at: datetime) -> int:
-        """Delete the events that happened before `at` (retention); how many."""
+    async def delete_before(self, at: datetime, limit: int) -> int:
+        """Delete at most `limit` of the events that happened before `at`, oldest first (retention); how many."""
 
 
 class EmailTokenStore(Protocol):

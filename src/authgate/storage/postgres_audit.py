@@ -70,6 +70,11 @@ class PostgresAudit:
         rows = await self.conn.fetch(sql, *args)
         return AuditPage([_event(r) for r in rows[: query.limit]], has_more=len(rows) > query.limit)
 
-    async def delete_before(self, at: datetime) -> int:
-        status = await self.conn.execute("DELETE FROM audit_events WHERE id < $1::uuid", first_id_at(at))
+    async def delete_before(self, at: datetime, limit: int) -> int:
+        status = await self.conn.execute(
+            "DELETE FROM audit_events WHERE id IN"
+            " (SELECT id FROM audit_events WHERE id < $1::uuid ORDER BY id LIMIT $2)",
+            first_id_at(at),
+            limit,
+        )
         return int(status.rsplit(" ", 1)[1])

@@ -70,5 +70,8 @@ class SqliteAudit:
         rows = self.conn.execute(sql, args).fetchall()
         return AuditPage([_event(r) for r in rows[: query.limit]], has_more=len(rows) > query.limit)
 
-    async def delete_before(self, at: datetime) -> int:
-        return self.conn.execute("DELETE FROM audit_events WHERE id < ?", (first_id_at(at),)).rowcount
+    async def delete_before(self, at: datetime, limit: int) -> int:
+        return self.conn.execute(
+            "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE id < ?1 ORDER BY id LIMIT ?2)",
+            (first_id_at(at), limit),
+        ).rowcount

@@ -129,8 +129,12 @@ class SqliteSessions:
         )
         return cur.rowcount
 
-    async def delete_expired(self, now: datetime) -> int:
-        cur = self.conn.execute("DELETE FROM sessions WHERE expires_at <= ?1 OR ended_at <= ?1", (_ts(now),))
+    async def delete_expired(self, now: datetime, limit: int) -> int:
+        cur = self.conn.execute(
+            "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions WHERE expires_at <= ?1"
+            " UNION ALL SELECT id FROM sessions WHERE ended_at <= ?1 AND expires_at > ?1 LIMIT ?2)",
+            (_ts(now), limit),
+        )
         return cur.rowcount
 
     async def count_active(self, now: datetime) -> int:
