@@ -213,7 +213,7 @@ class Services:
         auth.on_existing_account = email.existing_account
         auth.on_registered = email.send_verification
         mfa.on_changed = email.second_factor_changed
-        profile = ProfileService(db=db, hasher=hasher, pool=pool, clock=clock, email=email)
+        profile = ProfileService(db=db, hasher=hasher, pool=pool, clock=clock, email=email, second_factors=mfa)
         browser = await BrowserSessions.bootstrap(
             db=db, auth=auth, idle_timeout=settings.browser_session_idle_timeout, clock=clock
         )

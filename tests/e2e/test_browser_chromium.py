@@ -230,7 +230,7 @@ def test_two_step_sign_in_set_up_and_used(server: LiveServer, browser: Any) -> N
     _watch_console(page, problems)
     _sign_in(page, url, "ada")
 
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("region", name="Two-step sign in").get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Set up two-step sign in").click()
     page.wait_for_url(f"{url}/account/mfa/setup")
     qr = page.locator(".qr svg")
@@ -264,6 +264,15 @@ def test_two_step_sign_in_set_up_and_used(server: LiveServer, browser: Any) -> N
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{url}/account")
     assert page.get_by_role("heading", name="Hello, ada").is_visible()
+
+    # Delete the account: the password and (two-step sign in is on) a recovery code; this phone is signed out.
+    deletion = page.get_by_role("region", name="Delete account")
+    deletion.get_by_label("Password").fill(PASSWORD)
+    deletion.get_by_label("Code from your app, or a recovery code").fill(codes[0])
+    deletion.get_by_role("button", name="Delete my account").click()
+    page.wait_for_url(f"{url}/login?notice=account_deleted")
+    assert "Your account is deleted" in page.locator(".notice").inner_text()
+    assert not any(c["name"] == "authgate_session" and c["value"] for c in phone.cookies())
     phone.close()
 
     assert problems == [], problems  # no CSP violation (the QR code is inline SVG), nothing failed to load

@@ -139,3 +139,19 @@ async def test_the_account_page_forms_need_their_csrf_token(client: httpx.AsyncC
     ]:
         assert (await client.post(path, data=data)).status_code == 403, path
     assert (await client.get("/account")).text.count('<span class="badge">off</span>') == 1
+
+
+async def test_deleting_an_account_with_two_step_sign_in_takes_a_code(client: httpx.AsyncClient) -> None:
+    await register(client)
+    secret, recovery_codes = await enable(client, (await login(client))["access_token"])
+    signed = await client.post("/login/mfa", data={**code_form(await password_step(client)), "code": code(secret, 1)})
+    assert signed.status_code == 303
+    page = await client.get("/account")
+    assert 'name="delete_code"' in page.text
+    token = csrf_token(page.text)
+    missing = await client.post("/account/delete", data={"csrf_token": token, "delete_password": PASSWORD})
+    assert missing.status_code == 422 and 'id="delete_code-error">Is required: two-step sign in is on<' in missing.text
+    # This step's code was used to sign in, so a recovery code.
+    data = {"csrf_token": token, "delete_password": PASSWORD, "delete_code": recovery_codes[0]}
+    deleted = await client.post("/account/delete", data=data)
+    assert deleted.headers["location"] == "/login?notice=account_deleted"

@@ -433,3 +433,28 @@ async def test_a_disabled_user_is_signed_out(client: httpx.AsyncClient, app: App
         user.disabled = True
         await tx.users.update(user)
     assert (await client.get("/account")).status_code == 303
+
+
+async def test_delete_my_account(client: httpx.AsyncClient) -> None:
+    await register_form(client)
+    await sign_in(client)
+    api = await login(client)
+    token = await account_token(client)
+    page = await client.get("/account")
+    assert 'action="/account/delete"' in page.text and 'name="delete_code"' not in page.text  # no code without 2FA
+    wrong = await client.post("/account/delete", data={"csrf_token": token, "delete_password": "not my password"})
+    assert wrong.status_code == 422 and 'id="delete_password-error">Is not your current password<' in wrong.text
+    assert "not my password" not in wrong.text
+    empty = await client.post("/account/delete", data={"csrf_token": token})
+    assert empty.status_code == 422 and 'id="delete_password-error">Enter your password<' in empty.text
+    forged = await client.post("/account/delete", data={"csrf_token": "forged", "delete_password": PASSWORD})
+    assert forged.status_code == 403
+    assert (await client.get("/auth/me", headers=bearer(api["access_token"]))).status_code == 200  # all refused
+    deleted = await client.post("/account/delete", data={"csrf_token": token, "delete_password": PASSWORD})
+    assert deleted.headers["location"] == "/login?notice=account_deleted"
+    assert "Max-Age=0" in session_cookie(deleted)
+    assert "Your account is deleted." in (await client.get(deleted.headers["location"])).text
+    assert (await client.get("/account")).status_code == 303
+    assert (await client.get("/auth/me", headers=bearer(api["access_token"]))).status_code == 401
+    refused = await client.post("/auth/login", json={"username": "alice", "password": PASSWORD})
+    assert refused.status_code == 401

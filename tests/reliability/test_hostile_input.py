@@ -303,6 +303,7 @@ def json_bodies(target: Target) -> dict[tuple[str, str], tuple[dict[str, Any], d
         ("POST", "/auth/login"): ({"username": "root", "password": PASSWORD, "device_token": "d" * 40}, {}, ""),
         ("POST", "/auth/refresh"): ({"refresh_token": tokens["refresh_token"]}, {}, ""),
         ("PATCH", "/auth/me"): ({"email": f"new-{name}@example.com", "current_password": PASSWORD}, user_auth, ""),
+        ("DELETE", "/auth/me"): ({"password": "not-the-password", "code": "123456"}, user_auth, ""),
         ("POST", "/auth/logout-all"): ({"keep_current": True}, user_auth, ""),
         ("POST", "/auth/password"): ({"current_password": "not-the-password", "new_password": "x" * 20}, user_auth, ""),
         ("POST", "/auth/verify-email"): ({"token": token}, {}, ""),

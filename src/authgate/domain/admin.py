@@ -192,7 +192,7 @@ class UserAdmin:
             await tx.users.update(user)
             ended = await tx.sessions.end_all_for_user(user.id, now) if user.disabled else 0
             if was_admin and not is_active_admin(user):
-                await _keep_an_admin(tx)
+                await keep_an_admin(tx)
             detail: dict[str, DetailValue] = {
                 "changed": ",".join(changes.names()),
                 "roles": ",".join(user.roles),
@@ -213,7 +213,7 @@ class UserAdmin:
             user = await _existing(tx, user_id)
             await tx.users.delete(user_id)
             if is_active_admin(user):
-                await _keep_an_admin(tx)
+                await keep_an_admin(tx)
             detail: dict[str, DetailValue] = {"username": user.username, **_by(actor_id)}
             event = client_event(
                 "admin_user_delete", client, self.clock(), user_id=user.id, actor_id=actor_id, detail=detail
@@ -246,7 +246,7 @@ def _by(actor_id: str | None) -> dict[str, str]:
     return {"by": "admin" if actor_id is not None else "operator"}
 
 
-async def _keep_an_admin(tx: Stores) -> None:
+async def keep_an_admin(tx: Stores) -> None:
     """Inside the transaction, after the change and under the admin lock: refuse it if no admin is left."""
     if await tx.users.count_admins() == 0:
         raise LastAdmin("This would leave no admin; make another user an admin first")

@@ -39,6 +39,7 @@ EVENTS = frozenset(
         "logout_all",
         "session_end",
         "password_change",
+        "account_delete",
         # two-step login
         "mfa_enabled",
         "mfa_disabled",

@@ -246,6 +246,12 @@ class EmailFlows:
         name = "second_factor_changed"
         self._post(name, lambda: self._mail(name, user.email, user, None, None, 0, change=change))
 
+    # -- the account was deleted (domain/profile.py) ------------------------------------------------------
+
+    def account_deleted(self, user: User) -> None:
+        """Tell the address of a deleted account, in case it was not its owner."""
+        self._post("account_deleted", lambda: self._mail("account_deleted", user.email, user, None, None, 0))
+
     async def usable(self, token: str, purpose: Purpose) -> bool:
         """Whether `token` would be accepted for `purpose` now, without using it (the pages ask before showing
         a form, so that an expired link says so at once)."""

@@ -2,14 +2,21 @@
 
 Changing the email address needs the current password, then goes through `EmailFlows`: a link is mailed to
 the new address, and the change takes effect (the address verified, the old one told) only when it is followed.
+
+Deleting the account (GDPR's right to erasure) needs the password, and a code when two-step login is on: the
+user, their sessions, authenticator and mailed links go at once (by cascade); the audit log keeps the username
+of whom it deleted, and the address is told. The last admin cannot delete themselves.
 """
 
 from __future__ import annotations
 
+from authgate.domain.admin import is_active_admin, keep_an_admin
+from authgate.domain.audit import DetailValue
 from authgate.domain.auth import Principal
-from authgate.domain.clients import ClientInfo
+from authgate.domain.clients import ClientInfo, client_event
 from authgate.domain.clock import Clock
 from authgate.domain.email_flows import EmailFlows, PendingEmailChange
+from authgate.domain.mfa import SecondFactors
 from authgate.domain.passwords import HashPool, PasswordHasher
 from authgate.domain.users import check_email
 from authgate.errors import FieldError, ValidationFailed
@@ -18,13 +25,21 @@ from authgate.storage.base import Database
 
 class ProfileService:
     def __init__(
-        self, *, db: Database, hasher: PasswordHasher, pool: HashPool, clock: Clock, email: EmailFlows
+        self,
+        *,
+        db: Database,
+        hasher: PasswordHasher,
+        pool: HashPool,
+        clock: Clock,
+        email: EmailFlows,
+        second_factors: SecondFactors | None = None,
     ) -> None:
         self.db = db
         self.hasher = hasher
         self.pool = pool
         self.clock = clock
         self.email = email
+        self.second_factors = second_factors
 
     async def change_email(
         self, principal: Principal, email: str, current_password: str, client: ClientInfo | None = None
@@ -38,3 +53,26 @@ class ProfileService:
         if not ok:
             raise ValidationFailed([FieldError("current_password", "is not your current password")])
         return await self.email.request_email_change(principal.user, address, client or ClientInfo())
+
+    async def delete_account(self, principal: Principal, password: str, code: str, client: ClientInfo) -> None:
+        """Delete the caller's account, with the password (field `password`) and, when two-step login is on, a
+        code or recovery code (field `code`, behind the account's limit for codes). LastAdmin for the last admin."""
+        user = principal.user
+        ok, _ = await self.pool.run(self.hasher.verify, user.password_hash, password)
+        if not ok:
+            raise ValidationFailed([FieldError("password", "is not your current password")])
+        second = self.second_factors
+        if second is not None and await second.required(user.id):
+            if not code:
+                raise ValidationFailed([FieldError("code", "is required: two-step sign in is on")])
+            await second.verify(user, code, client, field="code")
+        now = self.clock()
+        async with self.db.transaction() as tx:
+            if is_active_admin(user):
+                await tx.users.lock_admins()
+            await tx.users.delete(user.id)
+            if is_active_admin(user):
+                await keep_an_admin(tx)
+            detail: dict[str, DetailValue] = {"username": user.username}
+            await tx.audit.add(client_event("account_delete", client, now, user_id=user.id, detail=detail))
+        self.email.account_deleted(user)

@@ -14,7 +14,15 @@ import msgspec
 from authgate.domain.admin import LIMIT_DEFAULT, LIMIT_MAX, UserDetails
 from authgate.domain.cursors import MAX_CURSOR_LENGTH
 from authgate.domain.users import EMAIL_MAX
-from authgate.http.schemas import Email, MfaStatusResponse, Password, SessionResponse, Username, UserResponse
+from authgate.http.schemas import (
+    Email,
+    MfaCode,
+    MfaStatusResponse,
+    Password,
+    SessionResponse,
+    Username,
+    UserResponse,
+)
 
 RoleName = Annotated[
     str,
@@ -88,6 +96,14 @@ class UpdateUserRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
     email: Email | msgspec.UnsetType = msgspec.UNSET
     roles: Roles | msgspec.UnsetType = msgspec.UNSET
     disabled: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+class DeleteMeRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Delete your own account: the password, and a code when two-step login is on."""
+
+    password: Password
+    code: MfaCode | msgspec.UnsetType = msgspec.UNSET
+    """Required when two-step login is on: 6 digits from the app, or a recovery code."""
 
 
 class UpdateMeRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

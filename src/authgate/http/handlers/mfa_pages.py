@@ -18,7 +18,7 @@ from authgate.domain.passwords import PASSWORD_MAX
 from authgate.errors import MfaAlreadyEnabled, MfaNotEnabled, ValidationFailed
 from authgate.http import csrf
 from authgate.http.handlers.auth import client_info
-from authgate.http.handlers.pages import MAX_FIELD, PageHandlers, page
+from authgate.http.handlers.pages import MAX_FIELD, PageHandlers, field_errors, page
 from authgate.http.redirects import DEFAULT_NEXT, login_url
 from authgate.http.request import Request
 from authgate.http.responses import Page, Response
@@ -26,14 +26,6 @@ from authgate.http.responses import Page, Response
 security = logging.getLogger("authgate.security")
 
 R = TypeVar("R")
-
-
-def _prefixed(exc: ValidationFailed, prefix: str) -> dict[str, str]:
-    """The domain's field errors (`password`, `code`) under the names of one form of the account page."""
-    errors: dict[str, str] = {}
-    for error in exc.errors:
-        errors.setdefault(prefix + error.field, error.message[:1].upper() + error.message[1:])
-    return errors
 
 
 def _proof_errors(form: dict[str, str], prefix: str) -> dict[str, str]:
@@ -70,7 +62,7 @@ class MfaPages:
         try:
             enrollment = await req.services.mfa.enroll(principal, password, client_info(req))
         except ValidationFailed as exc:
-            return await self.pages.account_page(req, principal, 422, errors=_prefixed(exc, "setup_"))
+            return await self.pages.account_page(req, principal, 422, errors=field_errors(exc, "setup_"))
         except MfaAlreadyEnabled:
             return self.pages.redirect("/account")
         return self._setup_page(req, principal, enrollment)
@@ -161,7 +153,7 @@ class MfaPages:
             try:
                 result = await act(principal, form[prefix + "password"], form[prefix + "code"])
             except ValidationFailed as exc:
-                errors = _prefixed(exc, prefix)
+                errors = field_errors(exc, prefix)
             except MfaNotEnabled:
                 return self.pages.redirect("/account")
             else:

@@ -27,6 +27,7 @@ from authgate.errors import (
     InvalidCredentials,
     InvalidMfaCode,
     InvalidMfaToken,
+    LastAdmin,
     MfaRequired,
     RateLimited,
     SessionNotFound,
@@ -61,6 +62,7 @@ NOTICES = {
     "verification_sent": "We have mailed you a new link to verify your email address.",
     "mfa_expired": "That sign-in took too long. Please sign in again.",
     "mfa_disabled": "Two-step sign in is off: your password alone signs you in.",
+    "account_deleted": "Your account is deleted.",
 }
 
 
@@ -96,10 +98,12 @@ def _capitalised(message: str) -> str:
     return message[:1].upper() + message[1:]
 
 
-def _field_errors(exc: ValidationFailed) -> dict[str, str]:
+def field_errors(exc: ValidationFailed, prefix: str = "") -> dict[str, str]:
+    """The domain's field errors, for a form; under `prefix` + the field's name for one of several forms of a page
+    (the account page's)."""
     errors: dict[str, str] = {}
     for error in exc.errors:
-        errors.setdefault(error.field, _capitalised(error.message))
+        errors.setdefault(prefix + error.field, _capitalised(error.message))
     return errors
 
 
@@ -373,7 +377,7 @@ class PageHandlers:
                 req.user_id = user.id
                 security.info("user registered", extra={"event": "register", "user_id": user.id, "via": "browser"})
             except ValidationFailed as exc:
-                errors = _field_errors(exc)
+                errors = field_errors(exc)
             except UsernameTaken:
                 errors["username"] = "This username is taken"
             except EmailTaken:
@@ -441,7 +445,7 @@ class PageHandlers:
             try:
                 await req.services.auth.change_password(principal, current, new, _client(req))
             except ValidationFailed as exc:
-                errors = _field_errors(exc)
+                errors = field_errors(exc)
         if errors:
             return await self.account_page(req, principal, 422, errors=errors)
         security.info("password changed", extra={"event": "password_change", "user_id": principal.user.id})
@@ -470,6 +474,29 @@ class PageHandlers:
         ended = await req.services.auth.logout_all(principal, client=_client(req))
         security.info("logout everywhere", extra={"event": "logout_all", "user_id": principal.user.id, "ended": ended})
         return self.redirect(login_url(notice="signed_out_everywhere"), [self.cookies.clear_session()])
+
+    @page("Delete my account")
+    async def delete_account(self, req: Request) -> Response:
+        principal, form = await self.signed_in(req)
+        if principal is None:
+            return self.redirect(login_url(DEFAULT_NEXT))
+        password, code = form.get("delete_password", ""), form.get("delete_code", "")
+        errors: dict[str, str] = {}
+        if not password or len(password) > PASSWORD_MAX:
+            errors["delete_password"] = "Enter your password"  # noqa: S105 (a message, not a password)
+        if len(code) > MAX_FIELD:
+            errors["delete_code"] = "Enter a code from your authenticator app, or a recovery code"
+        if not errors:
+            try:
+                await req.services.profile.delete_account(principal, password, code, _client(req))
+            except ValidationFailed as exc:
+                errors = field_errors(exc, "delete_")
+            except LastAdmin:
+                errors = {"delete_password": "You are the last admin: make another user an admin first"}
+        if errors:
+            return await self.account_page(req, principal, 422, errors=errors)
+        security.info("account deleted by its user", extra={"event": "account_delete", "user_id": principal.user.id})
+        return self.redirect(login_url(notice="account_deleted"), [self.cookies.clear_session()])
 
     @page("Sign out")
     async def logout(self, req: Request) -> Response:
