@@ -18,7 +18,8 @@ GENEROUS_LIMITS = {
     # The limits and back-off stay on (their code path runs in every test) but out of the way; the tests of
     # abuse resistance (tests/http/test_abuse.py) set their own.
     "rate_limits": "login:ip=100000/minute,account=100000/hour;register:ip=100000/minute;refresh:ip=100000/minute;"
-    "email:ip=100000/minute,account=100000/hour;mfa:ip=100000/minute,account=100000/hour",
+    "email:ip=100000/minute,account=100000/hour;mfa:ip=100000/minute,account=100000/hour;"
+    "password:account=100000/hour",
     "login_backoff_after": 1000,
 }
 

@@ -22,6 +22,7 @@ from authgate.domain.keys import KeyEncryptionError, Keyring, StoredKey, parse_k
 from authgate.domain.mfa import CHALLENGE_SECRET, MfaChallenges, SecondFactors
 from authgate.domain.passwords import HashParameters, HashPool, PasswordHasher
 from authgate.domain.profile import ProfileService
+from authgate.domain.reauth import Reauthentication
 from authgate.domain.retention import Retention
 from authgate.domain.server_secrets import server_secret
 from authgate.domain.session_cache import SessionCache
@@ -161,6 +162,7 @@ class Services:
         session_cache, change_feed = _session_cache(settings, db)
         tokens = AccessTokens(settings.issuer, settings.audience, settings.access_token_ttl, keyring, time.time)
         guard = LoginGuard(rate_limiting.limits, rate_limiting.backoff, rate_limiting.policy, devices, clock)
+        reauth = Reauthentication(hasher, pool, guard)
         auth = AuthService(
             db=db,
             policy=AuthPolicy(
@@ -179,15 +181,15 @@ class Services:
             keys=keys,
             tokens=tokens,
             clock=clock,
+            reauth=reauth,
             guard=guard,
             session_cache=session_cache,
         )
         mfa = SecondFactors(
             db=db,
-            hasher=hasher,
-            pool=pool,
             clock=clock,
             challenges=MfaChallenges(await server_secret(db, CHALLENGE_SECRET, clock), clock),
+            reauth=reauth,
             kek=key_encryption_key(settings),
             issuer_name=settings.mfa_issuer_name,
             guard=guard,
@@ -213,7 +215,7 @@ class Services:
         auth.on_existing_account = email.existing_account
         auth.on_registered = email.send_verification
         mfa.on_changed = email.second_factor_changed
-        profile = ProfileService(db=db, hasher=hasher, pool=pool, clock=clock, email=email, second_factors=mfa)
+        profile = ProfileService(db=db, clock=clock, email=email, reauth=reauth, second_factors=mfa)
         browser = await BrowserSessions.bootstrap(
             db=db, auth=auth, idle_timeout=settings.browser_session_idle_timeout, clock=clock
         )

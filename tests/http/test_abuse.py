@@ -228,3 +228,38 @@ async def test_a_login_that_finds_the_hash_pool_full_is_refused_before_the_accou
             await busy
             auth.db.reader = reader  # type: ignore[method-assign]
         assert (await _login(c, "alice", PASSWORD)).status_code == 200
+
+
+async def test_a_stolen_session_cannot_guess_the_password(database_url: str) -> None:
+    """Every check of a signed-in user's password (change it, change the email, two-step setup, delete the account)
+    is behind the account's own back-off and `password:account` limit, apart from the login's: a thief holding
+    the session is slowed down, and its owner still signs in."""
+    settings = {"rate_limits": "password:account=10/hour", "login_backoff_after": 3}
+    async with started(database_url, **settings) as app, client_from(app, "203.0.113.70") as thief:
+        await register(thief, "alice")
+        token = (await _login(thief, "alice", PASSWORD)).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        guesses = [
+            ("POST", "/auth/password", {"current_password": WRONG, "new_password": "a new long passphrase"}),
+            ("PATCH", "/auth/me", {"email": "thief@example.com", "current_password": WRONG}),
+            ("POST", "/auth/mfa/totp", {"password": WRONG}),
+        ]
+        for method, path, body in guesses:
+            response = await thief.request(method, path, json=body, headers=auth)
+            assert response.status_code == 422, (path, response.text)
+        # Three wrong in a row: the next check waits, whatever the password, before any hashing.
+        _assert_rate_limited(await thief.request("DELETE", "/auth/me", json={"password": WRONG}, headers=auth), 1)
+        _assert_rate_limited(await thief.post("/auth/mfa/totp", json={"password": PASSWORD}, headers=auth), 1)
+        # The login's back-off is another: the owner signs in at once.
+        assert (await _login(thief, "alice", PASSWORD)).status_code == 200
+        await asyncio.sleep(1.1)
+        enrolled = await thief.post("/auth/mfa/totp", json={"password": PASSWORD}, headers=auth)
+        assert enrolled.status_code == 201, enrolled.text  # and a right password resets the back-off
+        for _ in range(3):
+            response = await thief.post("/auth/mfa/totp", json={"password": WRONG}, headers=auth)
+            assert response.status_code == 422
+        await asyncio.sleep(1.1)
+        again = await thief.post("/auth/mfa/totp", json={"password": PASSWORD}, headers=auth)
+        assert again.status_code == 201, again.text
+        # Ten checks this hour (the refused ones count): the account's limit, right password or not.
+        _assert_rate_limited(await thief.post("/auth/mfa/totp", json={"password": PASSWORD}, headers=auth), 3600)

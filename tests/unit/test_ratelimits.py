@@ -45,6 +45,7 @@ def test_parse_policies_and_describe() -> None:
         ("email", "account"),
         ("mfa", "ip"),
         ("mfa", "account"),
+        ("password", "account"),
     }
     assert parse_rate_limits(describe(limits)) == limits
 

@@ -18,6 +18,7 @@ from authgate.domain.clock import Clock
 from authgate.domain.guard import Attempt, LoginGuard
 from authgate.domain.ids import is_id, new_id
 from authgate.domain.passwords import HashPool, PasswordHasher, check_new_password
+from authgate.domain.reauth import Reauthentication
 from authgate.domain.session_cache import SessionCache
 from authgate.domain.sessions import (
     MAX_REFRESH_TOKEN_LENGTH,
@@ -100,6 +101,7 @@ class AuthService:
         keys: SigningKeys,
         tokens: AccessTokens,
         clock: Clock,
+        reauth: Reauthentication,
         guard: LoginGuard | None = None,
         session_cache: SessionCache | None = None,
     ) -> None:
@@ -110,6 +112,7 @@ class AuthService:
         self.keys = keys
         self.tokens = tokens
         self.clock = clock
+        self.reauth = reauth
         self.guard = guard
         """Rate limits and back-off per account at login (None: none)."""
         self.session_cache = session_cache
@@ -420,9 +423,7 @@ class AuthService:
         """Needs the current password; ends every other session of the user (ASVS 3.3.3) and cancels a pending
         email change and password reset link."""
         user = principal.user
-        ok, _ = await self.pool.run(self.hasher.verify, user.password_hash, current)
-        if not ok:
-            raise ValidationFailed([FieldError("current_password", "is not your current password")])
+        await self.reauth.confirm(user, current, "current_password")
         errors: list[FieldError] = []
         check_new_password(
             new,

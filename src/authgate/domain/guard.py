@@ -8,7 +8,8 @@
     success: resets the account's and the device's failures; a new device token is issued
 
 A second factor's code (`domain/mfa.py`) has a limit and a back-off of its own, per account (`second_factor`):
-a wrong code counts there as a wrong password counts here, and a right one resets it (`passed`).
+a wrong code counts there as a wrong password counts here, and a right one resets it (`passed`). So has the
+password a signed-in user is asked again before a change that matters (`current_password`, domain/reauth.py).
 
 The per-IP limit comes before all this, in the handler, before the body is even read. Every decision here
 depends only on the login *as typed* (normalised), never on whether the account exists, so the guard's
@@ -88,8 +89,16 @@ class LoginGuard:
     async def second_factor(self, user_id: str) -> Attempt:
         """Before a code of the user's second factor is checked: the account's limit (`mfa:account`) and its
         back-off for codes, which the attempt is counted on."""
-        await self.limits.hit("mfa", account=user_id)
-        attempt = Attempt(account="mfa:" + account_key(user_id), claimed=None)
+        return await self._per_user("mfa", user_id)
+
+    async def current_password(self, user_id: str) -> Attempt:
+        """Before a signed-in user's password is checked again (domain/reauth.py): the account's limit
+        (`password:account`) and a back-off of its own, apart from the login's."""
+        return await self._per_user("password", user_id)
+
+    async def _per_user(self, endpoint: str, user_id: str) -> Attempt:
+        await self.limits.hit(endpoint, account=user_id)
+        attempt = Attempt(account=f"{endpoint}:" + account_key(user_id), claimed=None)
         if self.backoff is not None:
             admission = await self.backoff.acquire(attempt.account, self._now())
             if admission.wait > 0:
@@ -98,7 +107,7 @@ class LoginGuard:
         return attempt
 
     async def passed(self, attempt: Attempt) -> None:
-        """A right code: forget the wrong ones before it."""
+        """A right code (or password, asked again): forget the wrong ones before it."""
         if self.backoff is not None:
             await self.backoff.reset(attempt.account)
 

@@ -30,7 +30,7 @@ from authgate.domain.clock import Clock
 from authgate.domain.guard import LoginGuard
 from authgate.domain.ids import is_id
 from authgate.domain.keys import seal, unseal
-from authgate.domain.passwords import HashPool, PasswordHasher
+from authgate.domain.reauth import Reauthentication
 from authgate.domain.totp import (
     MAX_CODE_LENGTH,
     TOTP_DIGITS,
@@ -146,19 +146,17 @@ class SecondFactors:
         self,
         *,
         db: Database,
-        hasher: PasswordHasher,
-        pool: HashPool,
         clock: Clock,
         challenges: MfaChallenges,
+        reauth: Reauthentication,
         kek: bytes | None = None,
         issuer_name: str = "authgate",
         guard: LoginGuard | None = None,
     ) -> None:
         self.db = db
-        self.hasher = hasher
-        self.pool = pool
         self.clock = clock
         self.challenges = challenges
+        self.reauth = reauth
         self.kek = kek
         self.issuer_name = issuer_name
         self.guard = guard
@@ -179,7 +177,7 @@ class SecondFactors:
     async def enroll(self, principal: Principal, password: str, client: ClientInfo) -> Enrollment:
         """A new secret for the user's authenticator, replacing one that was never confirmed."""
         user = principal.user
-        await self._check_password(user, password)
+        await self.reauth.confirm(user, password)
         secret = base64.b32encode(os.urandom(20)).decode("ascii")  # 160 bits, as RFC 4226 recommends
         now = self.clock()
         async with self.db.transaction() as tx:
@@ -231,7 +229,7 @@ class SecondFactors:
 
     async def disable(self, principal: Principal, password: str, code: str, client: ClientInfo) -> None:
         user = principal.user
-        await self._check_password(user, password)
+        await self.reauth.confirm(user, password)
         await self.verify(user, code, client, field="code")
         now = self.clock()
         async with self.db.transaction() as tx:
@@ -244,7 +242,7 @@ class SecondFactors:
     ) -> list[str]:
         """New recovery codes in place of the old ones (used or not)."""
         user = principal.user
-        await self._check_password(user, password)
+        await self.reauth.confirm(user, password)
         await self.verify(user, code, client, field="code")
         codes = new_recovery_codes()
         now = self.clock()
@@ -306,11 +304,6 @@ class SecondFactors:
     def _changed(self, user: User, change: SecondFactorChange) -> None:
         if self.on_changed is not None:
             self.on_changed(user, change)
-
-    async def _check_password(self, user: User, password: str) -> None:
-        ok, _ = await self.pool.run(self.hasher.verify, user.password_hash, password)
-        if not ok:
-            raise ValidationFailed([FieldError("password", "is not your current password")])
 
     def _secret(self, factor: TotpFactor) -> str:
         return unseal(factor.secret, self.kek, sealing_context(factor.user_id), "the TOTP secret").decode("ascii")

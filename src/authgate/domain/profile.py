@@ -17,7 +17,7 @@ from authgate.domain.clients import ClientInfo, client_event
 from authgate.domain.clock import Clock
 from authgate.domain.email_flows import EmailFlows, PendingEmailChange
 from authgate.domain.mfa import SecondFactors
-from authgate.domain.passwords import HashPool, PasswordHasher
+from authgate.domain.reauth import Reauthentication
 from authgate.domain.users import check_email
 from authgate.errors import FieldError, ValidationFailed
 from authgate.storage.base import Database
@@ -28,17 +28,15 @@ class ProfileService:
         self,
         *,
         db: Database,
-        hasher: PasswordHasher,
-        pool: HashPool,
         clock: Clock,
         email: EmailFlows,
+        reauth: Reauthentication,
         second_factors: SecondFactors | None = None,
     ) -> None:
         self.db = db
-        self.hasher = hasher
-        self.pool = pool
         self.clock = clock
         self.email = email
+        self.reauth = reauth
         self.second_factors = second_factors
 
     async def change_email(
@@ -49,18 +47,14 @@ class ProfileService:
         address = check_email(email, errors)
         if errors:
             raise ValidationFailed(errors)
-        ok, _ = await self.pool.run(self.hasher.verify, principal.user.password_hash, current_password)
-        if not ok:
-            raise ValidationFailed([FieldError("current_password", "is not your current password")])
+        await self.reauth.confirm(principal.user, current_password, "current_password")
         return await self.email.request_email_change(principal.user, address, client or ClientInfo())
 
     async def delete_account(self, principal: Principal, password: str, code: str, client: ClientInfo) -> None:
         """Delete the caller's account, with the password (field `password`) and, when two-step login is on, a
         code or recovery code (field `code`, behind the account's limit for codes). LastAdmin for the last admin."""
         user = principal.user
-        ok, _ = await self.pool.run(self.hasher.verify, user.password_hash, password)
-        if not ok:
-            raise ValidationFailed([FieldError("password", "is not your current password")])
+        await self.reauth.confirm(user, password)
         second = self.second_factors
         if second is not None and await second.required(user.id):
             if not code:

@@ -20,14 +20,14 @@ import msgspec
 
 from authgate.errors import RateLimited
 
-ENDPOINTS = ("login", "register", "refresh", "email", "mfa")
+ENDPOINTS = ("login", "register", "refresh", "email", "mfa", "password")
 """The endpoints a policy may name; `email` is every endpoint that sends an email, `mfa` every one that checks a
-code of a second factor."""
+code of a second factor, `password` every one that asks a signed-in user for their password again."""
 SCOPES = ("ip", "account")
 UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 DEFAULT_RATE_LIMITS = (
     "login:ip=20/minute,account=100/hour;register:ip=5/minute;refresh:ip=300/minute;email:ip=5/minute,account=3/hour;"
-    "mfa:ip=20/minute,account=30/hour"
+    "mfa:ip=20/minute,account=30/hour;password:account=30/hour"
 )
 
 

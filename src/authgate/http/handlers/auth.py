@@ -234,12 +234,13 @@ async def logout_all(req: Request) -> Response:
 
 @operation(
     "Change my password",
-    description="Needs the current password; ends my other sessions.",
+    description="Needs the current password (behind the account's `password` limit and back-off); ends my other "
+    "sessions.",
     tag="account",
     auth="bearer",
     request=ChangePasswordRequest,
     status=204,
-    errors=(Overloaded,),
+    errors=(RateLimited, Overloaded),
 )
 async def change_password(req: Request) -> Response:
     principal = await authenticate(req)

@@ -84,7 +84,7 @@ async def status(req: Request) -> Response:
     request=MfaPasswordRequest,
     response=TotpEnrollment,
     status=201,
-    errors=(MfaAlreadyEnabled, Overloaded),
+    errors=(MfaAlreadyEnabled, RateLimited, Overloaded),
 )
 async def enroll(req: Request) -> Response:
     principal = await authenticate(req)

@@ -57,7 +57,7 @@ async def update_me(req: Request) -> Response:
     auth="bearer",
     request=DeleteMeRequest,
     status=204,
-    errors=(LastAdmin, RateLimited),
+    errors=(LastAdmin, RateLimited, Overloaded),
 )
 async def delete_me(req: Request) -> Response:
     principal = await authenticate(req)
