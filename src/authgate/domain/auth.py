@@ -332,7 +332,8 @@ class AuthService:
             if token.rotated_at is None:
                 if token.expires_at <= now:
                     raise RefreshTokenExpired()
-                # Rotatable now (its user was enabled again in between, say): under the lock, this succeeds.
+                # Rotatable after all: nothing authgate does makes a refused token rotatable again (an operator's
+                # SQL might); under the lock, this rotation succeeds.
                 rotated = await self._rotate_current(tx.sessions, token_hash, successor, now)
                 if rotated is None:
                     raise InvalidRefreshToken()  # not rotatable under its lock: no state known here
