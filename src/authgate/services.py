@@ -162,7 +162,7 @@ class Services:
         session_cache, change_feed = _session_cache(settings, db)
         tokens = AccessTokens(settings.issuer, settings.audience, settings.access_token_ttl, keyring, time.time)
         guard = LoginGuard(rate_limiting.limits, rate_limiting.backoff, rate_limiting.policy, devices, clock)
-        reauth = Reauthentication(hasher, pool, guard)
+        reauth = Reauthentication(db=db, hasher=hasher, pool=pool, clock=clock, guard=guard)
         auth = AuthService(
             db=db,
             policy=AuthPolicy(

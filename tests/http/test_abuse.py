@@ -263,3 +263,8 @@ async def test_a_stolen_session_cannot_guess_the_password(database_url: str) -> 
         assert again.status_code == 201, again.text
         # Ten checks this hour (the refused ones count): the account's limit, right password or not.
         _assert_rate_limited(await thief.post("/auth/mfa/totp", json={"password": PASSWORD}, headers=auth), 3600)
+        # Every wrong password was audited with what it was for; the refused checks never reached a hash.
+        admin = await make_admin(app)
+        audit = (await thief.get("/audit", params={"event": "reauth_failure"}, headers=admin)).json()["items"]
+        assert [e["detail"]["for"] for e in reversed(audit)] == ["change_password", "change_email", *["mfa_setup"] * 4]
+        assert all(e["outcome"] == "failure" and e["ip"] == "203.0.113.70" for e in audit)

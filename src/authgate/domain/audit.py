@@ -45,6 +45,8 @@ EVENTS = frozenset(
         "mfa_disabled",
         "mfa_recovery_codes",
         "mfa_failure",
+        # a signed-in user's password asked again (domain/reauth.py)
+        "reauth_failure",
         # the admin API
         "admin_user_create",
         "admin_user_update",

@@ -424,7 +424,7 @@ class AuthService:
         """Needs the current password; ends every other session of the user (ASVS 3.3.3) and cancels a pending
         email change and password reset link."""
         user = principal.user
-        await self.reauth.confirm(user, current, "current_password")
+        await self.reauth.confirm(user, current, client, "change_password", "current_password")
         errors: list[FieldError] = []
         check_new_password(
             new,

@@ -177,7 +177,7 @@ class SecondFactors:
     async def enroll(self, principal: Principal, password: str, client: ClientInfo) -> Enrollment:
         """A new secret for the user's authenticator, replacing one that was never confirmed."""
         user = principal.user
-        await self.reauth.confirm(user, password)
+        await self.reauth.confirm(user, password, client, "mfa_setup")
         secret = base64.b32encode(os.urandom(20)).decode("ascii")  # 160 bits, as RFC 4226 recommends
         now = self.clock()
         async with self.db.transaction() as tx:
@@ -229,7 +229,7 @@ class SecondFactors:
 
     async def disable(self, principal: Principal, password: str, code: str, client: ClientInfo) -> None:
         user = principal.user
-        await self.reauth.confirm(user, password)
+        await self.reauth.confirm(user, password, client, "mfa_disable")
         await self.verify(user, code, client, field="code")
         now = self.clock()
         async with self.db.transaction() as tx:
@@ -242,7 +242,7 @@ class SecondFactors:
     ) -> list[str]:
         """New recovery codes in place of the old ones (used or not)."""
         user = principal.user
-        await self.reauth.confirm(user, password)
+        await self.reauth.confirm(user, password, client, "mfa_recovery_codes")
         await self.verify(user, code, client, field="code")
         codes = new_recovery_codes()
         now = self.clock()

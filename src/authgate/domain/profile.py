@@ -47,14 +47,15 @@ class ProfileService:
         address = check_email(email, errors)
         if errors:
             raise ValidationFailed(errors)
-        await self.reauth.confirm(principal.user, current_password, "current_password")
-        return await self.email.request_email_change(principal.user, address, client or ClientInfo())
+        client = client or ClientInfo()
+        await self.reauth.confirm(principal.user, current_password, client, "change_email", "current_password")
+        return await self.email.request_email_change(principal.user, address, client)
 
     async def delete_account(self, principal: Principal, password: str, code: str, client: ClientInfo) -> None:
         """Delete the caller's account, with the password (field `password`) and, when two-step login is on, a
         code or recovery code (field `code`, behind the account's limit for codes). LastAdmin for the last admin."""
         user = principal.user
-        await self.reauth.confirm(user, password)
+        await self.reauth.confirm(user, password, client, "delete_account")
         second = self.second_factors
         if second is not None and await second.required(user.id):
             if not code:
