@@ -16,6 +16,7 @@ from authgate.http.asgi import Receive, Scope, Send, serve_asgi
 from authgate.http.cors import cors
 from authgate.http.deadlines import BodyDeadlines
 from authgate.http.handlers import audit, auth, docs, email, imports, metrics, mfa, profile, system, users, wellknown
+from authgate.http.handlers.account_pages import AccountPages
 from authgate.http.handlers.email_pages import EmailPages
 from authgate.http.handlers.mfa_pages import MfaPages
 from authgate.http.handlers.pages import PageHandlers
@@ -100,10 +101,11 @@ def build_router(settings: Settings) -> Router:
     r.add("GET", "/register", pages.register_page)
     r.add("POST", "/register", pages.register)
     r.add("GET", "/account", pages.account)
-    r.add("POST", "/account/password", pages.change_password)
-    r.add("POST", "/account/sessions/end", pages.end_session)
-    r.add("POST", "/account/sessions/end-all", pages.end_all_sessions)
-    r.add("POST", "/account/delete", pages.delete_account)
+    account_pages = AccountPages(pages)
+    r.add("POST", "/account/password", account_pages.change_password)
+    r.add("POST", "/account/sessions/end", account_pages.end_session)
+    r.add("POST", "/account/sessions/end-all", account_pages.end_all_sessions)
+    r.add("POST", "/account/delete", account_pages.delete_account)
     r.add("POST", "/logout", pages.logout)
     r.add("GET", "/static/{asset}", pages.asset)
     email_pages = EmailPages(pages)

@@ -20,7 +20,7 @@ import msgspec
 
 from authgate.domain.audit import DetailValue
 from authgate.domain.auth import AuthService
-from authgate.domain.clients import NO_CLIENT, ClientInfo, client_event
+from authgate.domain.clients import NO_CLIENT, ClientInfo, by_whom, client_event
 from authgate.domain.clock import EPOCH as _EPOCH
 from authgate.domain.clock import Clock
 from authgate.domain.cursors import CursorCodec, Listing
@@ -198,7 +198,7 @@ class UserAdmin:
                 "roles": ",".join(user.roles),
                 "disabled": user.disabled,
                 "sessions_ended": ended,
-                **_by(actor_id),
+                **by_whom(actor_id),
             }
             await tx.audit.add(
                 client_event("admin_user_update", client, now, user_id=user.id, actor_id=actor_id, detail=detail)
@@ -214,7 +214,7 @@ class UserAdmin:
             await tx.users.delete(user_id)
             if is_active_admin(user):
                 await keep_an_admin(tx)
-            detail: dict[str, DetailValue] = {"username": user.username, **_by(actor_id)}
+            detail: dict[str, DetailValue] = {"username": user.username, **by_whom(actor_id)}
             event = client_event(
                 "admin_user_delete", client, self.clock(), user_id=user.id, actor_id=actor_id, detail=detail
             )
@@ -228,7 +228,7 @@ class UserAdmin:
         async with self.db.transaction() as tx:
             await _existing(tx, user_id)
             ended = await tx.sessions.end_all_for_user(user_id, now)
-            detail: dict[str, DetailValue] = {"ended": ended, **_by(actor_id)}
+            detail: dict[str, DetailValue] = {"ended": ended, **by_whom(actor_id)}
             await tx.audit.add(
                 client_event("admin_sessions_end", client, now, user_id=user_id, actor_id=actor_id, detail=detail)
             )
@@ -240,10 +240,6 @@ async def _existing(stores: Stores, user_id: str) -> User:
     if user is None:
         raise UserNotFound()
     return user
-
-
-def _by(actor_id: str | None) -> dict[str, str]:
-    return {"by": "admin" if actor_id is not None else "operator"}
 
 
 async def keep_an_admin(tx: Stores) -> None:

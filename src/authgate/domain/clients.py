@@ -22,6 +22,12 @@ NO_CLIENT = ClientInfo()
 """A use case called from no client (the command line, a test)."""
 
 
+def by_whom(actor_id: str | None) -> dict[str, str]:
+    """The `by` of an audit event's detail for a change made to someone else's account: an admin through the API
+    (`actor_id`), or an operator on the command line (None)."""
+    return {"by": "admin" if actor_id is not None else "operator"}
+
+
 def client_event(
     name: str,
     client: ClientInfo,

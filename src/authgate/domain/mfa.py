@@ -25,7 +25,7 @@ from typing import Literal
 import msgspec
 
 from authgate.domain.auth import Principal
-from authgate.domain.clients import ClientInfo, client_event
+from authgate.domain.clients import ClientInfo, by_whom, client_event
 from authgate.domain.clock import Clock
 from authgate.domain.guard import LoginGuard
 from authgate.domain.ids import is_id
@@ -264,8 +264,10 @@ class SecondFactors:
                 raise UserNotFound()
             if not await tx.mfa.delete(user_id):
                 raise MfaNotEnabled()
-            by = {"by": "admin" if actor_id is not None else "operator"}
-            await tx.audit.add(client_event("mfa_disabled", client, now, user_id=user_id, actor_id=actor_id, detail=by))
+            detail = by_whom(actor_id)
+            await tx.audit.add(
+                client_event("mfa_disabled", client, now, user_id=user_id, actor_id=actor_id, detail=detail)
+            )
         self._changed(user, "reset")
 
     async def verify(self, user: User, code: str, client: ClientInfo, *, field: str | None = None) -> Method:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from authgate.domain.admin import is_active_admin, keep_an_admin
 from authgate.domain.audit import DetailValue
 from authgate.domain.auth import Principal
-from authgate.domain.clients import ClientInfo, client_event
+from authgate.domain.clients import NO_CLIENT, ClientInfo, client_event
 from authgate.domain.clock import Clock
 from authgate.domain.email_flows import EmailFlows, PendingEmailChange
 from authgate.domain.mfa import SecondFactors
@@ -40,14 +40,13 @@ class ProfileService:
         self.second_factors = second_factors
 
     async def change_email(
-        self, principal: Principal, email: str, current_password: str, client: ClientInfo | None = None
+        self, principal: Principal, email: str, current_password: str, client: ClientInfo = NO_CLIENT
     ) -> PendingEmailChange:
         """Mail a confirmation link to the new address; nothing changes until it is followed."""
         errors: list[FieldError] = []
         address = check_email(email, errors)
         if errors:
             raise ValidationFailed(errors)
-        client = client or ClientInfo()
         await self.reauth.confirm(principal.user, current_password, client, "change_email", "current_password")
         return await self.email.request_email_change(principal.user, address, client)
 

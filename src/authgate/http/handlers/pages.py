@@ -1,4 +1,5 @@
-"""The browser pages: sign in, register, the account page and its forms, sign out.
+"""The browser pages: sign in, register, the account page, sign out; and what every page handler is built on
+(the layout, the forms, their CSRF checks). The account page's own forms are in `account_pages.py`.
 
 Thin like the API's handlers: check where the form comes from and its CSRF token, read it, call the same use
 cases as the API (`AuthService`, through `BrowserSessions` for the cookie), then render a page or redirect
@@ -16,7 +17,6 @@ from typing import Any, Protocol, TypeVar
 from authgate.config import Settings
 from authgate.domain.auth import Principal
 from authgate.domain.browser import BrowserLogin
-from authgate.domain.clients import ClientInfo
 from authgate.domain.passwords import PASSWORD_MAX
 from authgate.domain.users import EMAIL_MAX
 from authgate.errors import (
@@ -27,10 +27,8 @@ from authgate.errors import (
     InvalidCredentials,
     InvalidMfaCode,
     InvalidMfaToken,
-    LastAdmin,
     MfaRequired,
     RateLimited,
-    SessionNotFound,
     Unavailable,
     UsernameTaken,
     ValidationFailed,
@@ -38,6 +36,7 @@ from authgate.errors import (
 from authgate.http import csrf
 from authgate.http.cookies import CookieTransport
 from authgate.http.decoding import read_form
+from authgate.http.handlers.auth import client_info
 from authgate.http.operations import operation
 from authgate.http.problems import status_of
 from authgate.http.redirects import DEFAULT_NEXT, login_url, safe_next
@@ -67,8 +66,8 @@ NOTICES = {
 
 
 class BuiltOnPages(Protocol):
-    """Page handlers: these, and those built on their layout, forms and CSRF checks (`handlers/email_pages.py`,
-    `handlers/mfa_pages.py`)."""
+    """Page handlers: these, and those built on their layout, forms and CSRF checks (`handlers/account_pages.py`,
+    `handlers/email_pages.py`, `handlers/mfa_pages.py`)."""
 
     @property
     def pages(self) -> PageHandlers: ...
@@ -105,10 +104,6 @@ def field_errors(exc: ValidationFailed, prefix: str = "") -> dict[str, str]:
     for error in exc.errors:
         errors.setdefault(prefix + error.field, _capitalised(error.message))
     return errors
-
-
-def _client(req: Request, device_token: str | None = None) -> ClientInfo:
-    return ClientInfo(ip=req.client_ip, user_agent=req.headers.get("user-agent") or "", device_token=device_token)
 
 
 class PageHandlers:
@@ -236,7 +231,7 @@ class PageHandlers:
             errors["password"] = f"Must be at most {PASSWORD_MAX} characters"
         if errors:
             return self._login_form(req, 422, username=username[:MAX_FIELD], errors=errors, next_path=next_path)
-        client = _client(req, self.cookies.device(req))
+        client = client_info(req, self.cookies.device(req))
         try:
             signed = await services.browser.login(username, password, client, previous=self.cookies.session(req))
         except InvalidCredentials:
@@ -290,7 +285,7 @@ class PageHandlers:
         if not typed.strip() or len(typed) > MAX_FIELD:
             errors = {"code": "Enter the code from your authenticator app"}
             return self._code_form(req, mfa_token, 422, errors=errors, next_path=next_path)
-        client = _client(req, self.cookies.device(req))
+        client = client_info(req, self.cookies.device(req))
         try:
             signed = await services.browser.login_second_factor(
                 mfa_token, typed, client, previous=self.cookies.session(req)
@@ -371,7 +366,7 @@ class PageHandlers:
         elif len(username) > MAX_FIELD or len(email) > MAX_FIELD or len(password) > PASSWORD_MAX:
             errors["username"] = "Too long"
         else:
-            client = _client(req)
+            client = client_info(req)
             try:
                 user = await services.auth.register(username, email, password, client=client)
                 req.user_id = user.id
@@ -428,81 +423,11 @@ class PageHandlers:
             return None, {}
         return principal, await self.session_form(req, principal)
 
-    @page("Change my password")
-    async def change_password(self, req: Request) -> Response:
-        principal, form = await self.signed_in(req)
-        if principal is None:
-            return self.redirect(login_url(DEFAULT_NEXT))
-        current, new = form.get("current_password", ""), form.get("new_password", "")
-        errors: dict[str, str] = {}
-        if not current:
-            errors["current_password"] = "Enter your current password"  # noqa: S105 (a message, not a password)
-        if new != form.get("new_password_confirm", ""):
-            errors["new_password_confirm"] = "Does not match the new password"  # noqa: S105 (a message, not a password)
-        if len(current) > PASSWORD_MAX or len(new) > PASSWORD_MAX:
-            errors["new_password"] = f"Must be at most {PASSWORD_MAX} characters"
-        if not errors:
-            try:
-                await req.services.auth.change_password(principal, current, new, _client(req))
-            except ValidationFailed as exc:
-                errors = field_errors(exc)
-        if errors:
-            return await self.account_page(req, principal, 422, errors=errors)
-        security.info("password changed", extra={"event": "password_change", "user_id": principal.user.id})
-        return self.redirect("/account?notice=password_changed")
-
-    @page("Sign out one of my sessions")
-    async def end_session(self, req: Request) -> Response:
-        principal, form = await self.signed_in(req)
-        if principal is None:
-            return self.redirect(login_url(DEFAULT_NEXT))
-        session_id = form.get("session_id", "")
-        try:
-            await req.services.auth.end_session(principal, session_id, _client(req))
-        except SessionNotFound:
-            return self.redirect("/account?notice=session_gone")
-        security.info("session ended", extra={"event": "session_end", "user_id": principal.user.id})
-        if session_id == principal.session.id:
-            return self.redirect(login_url(notice="signed_out"), [self.cookies.clear_session()])
-        return self.redirect("/account?notice=session_ended")
-
-    @page("Sign out everywhere")
-    async def end_all_sessions(self, req: Request) -> Response:
-        principal, _ = await self.signed_in(req)
-        if principal is None:
-            return self.redirect(login_url(DEFAULT_NEXT))
-        ended = await req.services.auth.logout_all(principal, client=_client(req))
-        security.info("logout everywhere", extra={"event": "logout_all", "user_id": principal.user.id, "ended": ended})
-        return self.redirect(login_url(notice="signed_out_everywhere"), [self.cookies.clear_session()])
-
-    @page("Delete my account")
-    async def delete_account(self, req: Request) -> Response:
-        principal, form = await self.signed_in(req)
-        if principal is None:
-            return self.redirect(login_url(DEFAULT_NEXT))
-        password, code = form.get("delete_password", ""), form.get("delete_code", "")
-        errors: dict[str, str] = {}
-        if not password or len(password) > PASSWORD_MAX:
-            errors["delete_password"] = "Enter your password"  # noqa: S105 (a message, not a password)
-        if len(code) > MAX_FIELD:
-            errors["delete_code"] = "Enter a code from your authenticator app, or a recovery code"
-        if not errors:
-            try:
-                await req.services.profile.delete_account(principal, password, code, _client(req))
-            except ValidationFailed as exc:
-                errors = field_errors(exc, "delete_")
-            except LastAdmin:
-                errors = {"delete_password": "You are the last admin: make another user an admin first"}
-        if errors:
-            return await self.account_page(req, principal, 422, errors=errors)
-        security.info("account deleted by its user", extra={"event": "account_delete", "user_id": principal.user.id})
-        return self.redirect(login_url(notice="account_deleted"), [self.cookies.clear_session()])
-
     @page("Sign out")
     async def logout(self, req: Request) -> Response:
         principal, _ = await self.signed_in(req)
         if principal is not None:
-            await req.services.auth.logout(principal, _client(req))
+            await req.services.auth.logout(principal, client_info(req))
             security.info("logout", extra={"event": "logout", "user_id": principal.user.id, "via": "browser"})
         return self.redirect(login_url(notice="signed_out"), [self.cookies.clear_session()])
 
