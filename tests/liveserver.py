@@ -54,11 +54,16 @@ def authgate(*args: str, env: dict[str, str], stdin: str | None = None) -> subpr
 
 
 @contextlib.contextmanager
-def live_server(env: dict[str, str], tmp_path: Path, workers: int = 1, timeout: float = 30) -> Iterator[LiveServer]:
+def live_server(
+    env: dict[str, str], tmp_path: Path, workers: int = 1, timeout: float = 30, host: str = "127.0.0.1"
+) -> Iterator[LiveServer]:
+    """The server on a free port of 127.0.0.1, its issuer and URL `http://{host}:{port}` (`localhost`: a domain, as
+    passkeys need)."""
     port = free_port()
     log = tmp_path / f"server-{port}.log"
     limits = GENEROUS_LIMITS_ENV
-    full_env = {**os.environ, **FAST_HASH_ENV, **limits, "AUTHGATE_ISSUER": f"http://127.0.0.1:{port}", **env}
+    url = f"http://{host}:{port}"
+    full_env = {**os.environ, **FAST_HASH_ENV, **limits, "AUTHGATE_ISSUER": url, **env}
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "authgate", "serve", "--port", str(port), "--workers", str(workers)],
@@ -66,7 +71,6 @@ def live_server(env: dict[str, str], tmp_path: Path, workers: int = 1, timeout: 
             stderr=subprocess.STDOUT,
             env=full_env,
         )
-    url = f"http://127.0.0.1:{port}"
     server = LiveServer(process, url, log)
     try:
         deadline = time.monotonic() + timeout

@@ -10,7 +10,8 @@ from helpers import PASSWORD
 
 _TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 PAGE_CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self';"
+    " frame-ancestors 'none'; base-uri 'none'"
 )
 
 

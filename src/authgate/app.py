@@ -15,11 +15,25 @@ from authgate.http import asgi, rsgi
 from authgate.http.asgi import Receive, Scope, Send, serve_asgi
 from authgate.http.cors import cors
 from authgate.http.deadlines import BodyDeadlines
-from authgate.http.handlers import audit, auth, docs, email, imports, metrics, mfa, profile, system, users, wellknown
+from authgate.http.handlers import (
+    audit,
+    auth,
+    docs,
+    email,
+    imports,
+    metrics,
+    mfa,
+    passkeys,
+    profile,
+    system,
+    users,
+    wellknown,
+)
 from authgate.http.handlers.account_pages import AccountPages
 from authgate.http.handlers.email_pages import EmailPages
 from authgate.http.handlers.mfa_pages import MfaPages
 from authgate.http.handlers.pages import PageHandlers
+from authgate.http.handlers.passkey_pages import PasskeyPages
 from authgate.http.middleware import access_log, compose, recover, request_ids, security_headers
 from authgate.http.operations import operation_of
 from authgate.http.request import ProxyTrust, Request, client_address
@@ -38,7 +52,8 @@ API_SECURITY_HEADERS = (
     ("x-frame-options", "DENY"),
 )
 PAGE_CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self';"
+    " frame-ancestors 'none'; base-uri 'none'"
 )
 PAGE_SECURITY_HEADERS = (
     ("content-security-policy", PAGE_CSP),
@@ -57,6 +72,8 @@ def build_router(settings: Settings) -> Router:
     r.add("POST", "/auth/register", auth.register)
     r.add("POST", "/auth/login", auth.login)
     r.add("POST", "/auth/login/mfa", mfa.login_mfa)
+    r.add("POST", "/auth/login/passkey/options", passkeys.login_options)
+    r.add("POST", "/auth/login/passkey", passkeys.login)
     r.add("POST", "/auth/refresh", auth.refresh)
     r.add("POST", "/auth/logout", auth.logout)
     r.add("GET", "/auth/me", auth.me)
@@ -69,6 +86,10 @@ def build_router(settings: Settings) -> Router:
     r.add("POST", "/auth/mfa/totp/confirm", mfa.confirm)
     r.add("POST", "/auth/mfa/disable", mfa.disable)
     r.add("POST", "/auth/mfa/recovery-codes", mfa.renew_recovery_codes)
+    r.add("GET", "/auth/passkeys", passkeys.list_passkeys)
+    r.add("POST", "/auth/passkeys", passkeys.add)
+    r.add("POST", "/auth/passkeys/registration-options", passkeys.registration_options)
+    r.add("DELETE", "/auth/passkeys/{passkey_id}", passkeys.remove)
     r.add("POST", "/auth/introspect", auth.introspect)
     r.add("PATCH", "/auth/me", profile.update_me)
     r.add("DELETE", "/auth/me", profile.delete_me)
@@ -98,6 +119,8 @@ def build_router(settings: Settings) -> Router:
     r.add("GET", "/login", pages.login_page)
     r.add("POST", "/login", pages.login)
     r.add("POST", "/login/mfa", pages.login_mfa)
+    passkey_pages = PasskeyPages(pages)
+    r.add("POST", "/login/passkey", passkey_pages.login)
     r.add("GET", "/register", pages.register_page)
     r.add("POST", "/register", pages.register)
     r.add("GET", "/account", pages.account)
@@ -106,6 +129,9 @@ def build_router(settings: Settings) -> Router:
     r.add("POST", "/account/sessions/end", account_pages.end_session)
     r.add("POST", "/account/sessions/end-all", account_pages.end_all_sessions)
     r.add("POST", "/account/delete", account_pages.delete_account)
+    r.add("POST", "/account/passkeys/options", passkey_pages.options)
+    r.add("POST", "/account/passkeys/add", passkey_pages.add)
+    r.add("POST", "/account/passkeys/remove", passkey_pages.remove)
     r.add("POST", "/logout", pages.logout)
     r.add("GET", "/static/{asset}", pages.asset)
     email_pages = EmailPages(pages)

@@ -157,6 +157,7 @@ async def _cleanup(settings: Settings) -> int:
         days = settings.audit_retention_days
         print(f"deleted {swept.sessions} session(s) that were over, with their refresh tokens")
         print(f"deleted {swept.audit_events} audit event(s) older than {days} days" if days else "audit events: kept")
+        print(f"deleted {swept.passkey_challenges} answered passkey challenge(s) that expired")
         return 0
 
     return await _with_services(settings, sweep)

@@ -36,7 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     listing.add_argument("--sort", choices=("created_at", "-created_at", "username"), default="created_at")
     listing.add_argument("--cursor", help="the cursor printed under the previous page")
     for name, text in [
-        ("show", "a user's account, two-step login and active sessions"),
+        ("show", "a user's account, two-step login, passkeys and active sessions"),
         ("disable", "disable a user and end their sessions"),
         ("enable", "enable a user"),
         ("logout", "end every session of a user, without disabling them"),
@@ -76,6 +76,7 @@ def describe(details: UserDetails) -> str:
         f"disabled        {'yes' if user.disabled else 'no'}",
         f"created         {user.created_at:%Y-%m-%d %H:%M}Z",
         f"two-step login  {second}",
+        f"passkeys        {details.passkeys}",
         f"sessions        {len(details.sessions)} active",
     ]
     lines += [

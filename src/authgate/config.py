@@ -94,7 +94,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     """Base64 (urlsafe) of 32 random bytes; when set, private signing keys and TOTP secrets are stored encrypted
     with it."""
     mfa_issuer_name: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] = "authgate"
-    """The name an authenticator app shows beside the account's codes (the `issuer` of the `otpauth://` URI)."""
+    """The name an authenticator app shows beside the account's codes (the `issuer` of the `otpauth://` URI), and
+    the one a passkey prompt shows (the relying party's name)."""
+    passkey_rp_id: str = ""
+    """The domain passkeys are bound to (the WebAuthn relying party id): the issuer's host, or a parent domain of
+    it to share passkeys with sibling hosts. Unset: the issuer's host; passkeys are off when that is an IP address
+    (browsers refuse one: use `http://localhost:8080` as the issuer in development)."""
+    passkey_origins: tuple[str, ...] = ()
+    """The origins (`https://host[:port]`) whose pages may use the passkeys; unset: the issuer's."""
 
     # Passwords
     password_hash_memory_kib: Annotated[int, msgspec.Meta(ge=8, le=4 * 1024 * 1024)] = 19456
@@ -206,6 +213,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
                 raise ConfigError(f"AUTHGATE_DEFAULT_ROLES: {role!r} is not one of AUTHGATE_ROLES")
         if not self.issuer.startswith(("http://", "https://")):
             raise ConfigError(f"AUTHGATE_ISSUER={self.issuer!r}: expected an http(s) URL")
+        issuer = urlsplit(self.issuer)
+        if not self.passkey_rp_id:
+            msgspec.structs.force_setattr(self, "passkey_rp_id", issuer.hostname or "")
+        if not self.passkey_origins:
+            msgspec.structs.force_setattr(self, "passkey_origins", (f"{issuer.scheme}://{issuer.netloc}",))
+        for origin in self.passkey_origins:
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+                raise ConfigError(f"AUTHGATE_PASSKEY_ORIGINS: {origin!r} is not an origin (https://host[:port])")
+        msgspec.structs.force_setattr(self, "passkey_origins", tuple(o.rstrip("/") for o in self.passkey_origins))
         if self.key_encryption_key is not None:
             from authgate.domain.keys import parse_key_encryption_key
 

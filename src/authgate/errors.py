@@ -143,6 +143,11 @@ class InvalidMfaCode(Unauthorized):
     title = "That code is not valid"
 
 
+class InvalidPasskey(Unauthorized):
+    code = "invalid_passkey"
+    title = "That passkey could not sign you in"
+
+
 class Forbidden(AuthgateError):
     code = "forbidden"
     title = "Forbidden"
@@ -201,6 +206,16 @@ class SessionNotFound(NotFound):
     title = "No such session"
 
 
+class PasskeyNotFound(NotFound):
+    code = "passkey_not_found"
+    title = "No such passkey"
+
+
+class PasskeysUnavailable(NotFound):
+    code = "passkeys_unavailable"
+    title = "Passkeys are not available here: the issuer's host is an IP address, not a domain"
+
+
 class MethodNotAllowed(AuthgateError):
     code = "method_not_allowed"
     title = "Method not allowed"
@@ -243,6 +258,11 @@ class MfaAlreadyEnabled(Conflict):
 class MfaNotEnabled(Conflict):
     code = "mfa_not_enabled"
     title = "Two-step login is not set up"
+
+
+class TooManyPasskeys(Conflict):
+    code = "too_many_passkeys"
+    title = "You have as many passkeys as an account may have: remove one first"
 
 
 class LastAdmin(Conflict):

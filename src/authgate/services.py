@@ -20,6 +20,8 @@ from authgate.domain.guard import LoginGuard
 from authgate.domain.importer import UserImporter
 from authgate.domain.keys import KeyEncryptionError, Keyring, StoredKey, parse_key_encryption_key
 from authgate.domain.mfa import CHALLENGE_SECRET, MfaChallenges, SecondFactors
+from authgate.domain.passkeys import CHALLENGE_SECRET as PASSKEY_CHALLENGE_SECRET
+from authgate.domain.passkeys import PasskeyChallenges, Passkeys, RelyingParty
 from authgate.domain.passwords import HashParameters, HashPool, PasswordHasher
 from authgate.domain.profile import ProfileService
 from authgate.domain.reauth import Reauthentication
@@ -96,6 +98,7 @@ class Services:
         email: EmailFlows,
         mail: MailOutbox,
         mfa: SecondFactors,
+        passkeys: Passkeys,
     ) -> None:
         self.settings = settings
         self.db = db
@@ -121,6 +124,8 @@ class Services:
         """The outbox that sends mail in the background; `mail.stats` counts sent, failed and dropped mails."""
         self.mfa = mfa
         """Two-step login: set up, confirm, turn off, recovery codes (`domain/mfa.py`)."""
+        self.passkeys = passkeys
+        """Passkeys: add, list, remove, and the login's challenge (`domain/passkeys.py`)."""
         self._keyring_loaded = time.monotonic()
 
     @classmethod
@@ -195,6 +200,16 @@ class Services:
             guard=guard,
         )
         auth.second_factors = mfa
+        passkeys = Passkeys(
+            db=db,
+            clock=clock,
+            challenges=PasskeyChallenges(await server_secret(db, PASSKEY_CHALLENGE_SECRET, clock), clock),
+            reauth=reauth,
+            relying_party=RelyingParty(
+                id=settings.passkey_rp_id, name=settings.mfa_issuer_name, origins=settings.passkey_origins
+            ),
+        )
+        auth.passkeys = passkeys
         admin = UserAdmin(db=db, auth=auth, cursors=cursors, roles=settings.roles, clock=clock)
         mail = start_outbox(settings)
         email = EmailFlows(
@@ -215,6 +230,7 @@ class Services:
         auth.on_existing_account = email.existing_account
         auth.on_registered = email.send_verification
         mfa.on_changed = email.second_factor_changed
+        passkeys.on_changed = email.passkey_changed
         profile = ProfileService(db=db, clock=clock, email=email, reauth=reauth, second_factors=mfa)
         browser = await BrowserSessions.bootstrap(
             db=db, auth=auth, idle_timeout=settings.browser_session_idle_timeout, clock=clock
@@ -235,6 +251,7 @@ class Services:
             email=email,
             mail=mail,
             mfa=mfa,
+            passkeys=passkeys,
         )
         services.instruments = instruments
         services.key_sync = KeySync(services.reload_keyring, settings.redis_url, settings.redis_prefix)

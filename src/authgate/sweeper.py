@@ -43,12 +43,13 @@ class Sweeper:
                 logger.warning("the retention sweep failed: %s", f"{type(exc).__name__}: {exc}"[:300])
             else:
                 self.sweeps += 1
-                if swept.sessions or swept.audit_events:
+                if swept.sessions or swept.audit_events or swept.passkey_challenges:
                     logger.info(
                         "retention sweep",
                         extra={
                             "event": "retention_sweep",
                             "sessions": swept.sessions,
                             "audit_events": swept.audit_events,
+                            "passkey_challenges": swept.passkey_challenges,
                         },
                     )

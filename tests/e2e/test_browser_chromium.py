@@ -277,3 +277,123 @@ def test_two_step_sign_in_set_up_and_used(server: LiveServer, browser: Any) -> N
 
     assert problems == [], problems  # no CSP violation (the QR code is inline SVG), nothing failed to load
     assert "Traceback" not in server.output()
+
+
+def test_a_passkey_added_and_used_to_sign_in(tmp_path: Path, browser: Any) -> None:
+    """Add a passkey from the account page (a virtual authenticator made through the DevTools protocol answers
+    Chromium's WebAuthn calls), sign in with it and nothing typed, remove it: the authenticator still offers it,
+    and the server refuses it. A wrong password in the add form shows the server's message and adds nothing."""
+    # Browsers refuse passkeys for an IP address: the issuer, and the address browsed, are http://localhost:PORT.
+    env = {"AUTHGATE_DATABASE_URL": f"sqlite:///{tmp_path}/authgate.db", "AUTHGATE_LOG_LEVEL": "warning"}
+    with live_server(env, tmp_path, host="localhost") as server:
+        url = server.url
+        problems: list[str] = []
+        desktop = browser.new_context(viewport={"width": 1280, "height": 860})
+        page = desktop.new_page()
+        _watch_console(page, problems)
+        cdp = desktop.new_cdp_session(page)
+        cdp.send("WebAuthn.enable")
+        authenticator = cdp.send(
+            "WebAuthn.addVirtualAuthenticator",
+            {
+                "options": {
+                    "protocol": "ctap2",
+                    "transport": "internal",
+                    "hasResidentKey": True,
+                    "hasUserVerification": True,
+                    "isUserVerified": True,
+                    "automaticPresenceSimulation": True,
+                }
+            },
+        )["authenticatorId"]
+
+        def held() -> list[dict[str, Any]]:
+            answer = cdp.send("WebAuthn.getCredentials", {"authenticatorId": authenticator})
+            credentials: list[dict[str, Any]] = answer["credentials"]
+            return credentials
+
+        # Register and sign in with the password.
+        page.goto(f"{url}/account")
+        page.wait_for_url(f"{url}/login?next=/account")
+        assert page.get_by_role("button", name="Sign in with a passkey").is_visible()  # the script unhid it
+        page.get_by_role("link", name="Create one").click()
+        page.wait_for_url(f"{url}/register?next=/account")
+        page.get_by_label("Username").fill("lin")
+        page.get_by_label("Email address").fill("lin@example.com")
+        page.get_by_label("Password", exact=True).fill(PASSWORD)
+        page.get_by_label("Repeat the password").fill(PASSWORD)
+        page.get_by_role("button", name="Create account").click()
+        page.wait_for_url(f"{url}/login?notice=registered&next=/account")
+        page.get_by_label("Username or email").fill("lin")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in", exact=True).click()
+        page.wait_for_url(f"{url}/account")
+
+        # A wrong password: the server's message in the form's alert, no passkey made or added.
+        section = page.get_by_role("region", name="Passkeys")
+        form = section.locator("#passkey-add")
+        error = form.locator(".passkey-error")
+        assert form.is_visible() and error.is_hidden()
+        section.get_by_label("Password").fill("not the passphrase")
+        section.get_by_label("Name").fill("This laptop")
+        section.get_by_role("button", name="Add a passkey").click()
+        error.wait_for(state="visible")
+        assert error.inner_text() == "Is not your current password"
+        password = section.get_by_label("Password")
+        assert password.get_attribute("aria-invalid") == "true" and password.input_value() == ""
+        assert page.url == f"{url}/account"
+        assert section.locator("ul.sessions li").count() == 0
+        assert section.get_by_role("button", name="Add a passkey").is_enabled()
+        assert held() == []
+
+        # The right password: the virtual authenticator makes the passkey, the form posts it, the page lists it.
+        section.get_by_label("Password").fill(PASSWORD)
+        section.get_by_label("Name").fill("This laptop")
+        section.get_by_role("button", name="Add a passkey").click()
+        page.wait_for_url(f"{url}/account?notice=passkey_added#passkeys")
+        assert "Your passkey is added" in page.locator(".notice").inner_text()
+        listed = section.locator("ul.sessions li")
+        assert listed.count() == 1
+        assert listed.locator("strong").inner_text() == "This laptop"
+        assert "not used yet" in listed.inner_text()
+        assert error.is_hidden()
+        assert section.get_by_label("Password").input_value() == ""
+        _shot(page, "account-passkey")
+
+        credentials = held()
+        assert len(credentials) == 1, credentials
+        assert credentials[0]["isResidentCredential"] is True
+        assert credentials[0]["rpId"] == "localhost"
+
+        # Sign out, and in with the passkey: no username, no password.
+        page.locator("header").get_by_role("button", name="Sign out").click()
+        page.wait_for_url(f"{url}/login?notice=signed_out")
+        _shot(page, "login-passkey")
+        page.get_by_role("button", name="Sign in with a passkey").click()
+        page.wait_for_url(f"{url}/account")
+        assert page.get_by_role("heading", name="Hello, lin").is_visible()
+        assert any(c["name"] == "authgate_session" for c in desktop.cookies())
+        listed = page.get_by_role("region", name="Passkeys").locator("ul.sessions li")
+        assert "last used" in listed.inner_text()
+        assert held()[0]["signCount"] >= 1
+
+        # Remove it: the authenticator still offers it, the server no longer knows it.
+        page.get_by_role("button", name="Remove the passkey This laptop").click()
+        page.wait_for_url(f"{url}/account?notice=passkey_removed#passkeys")
+        assert page.locator(".notice").inner_text() == "That passkey no longer signs you in."
+        assert page.get_by_role("region", name="Passkeys").locator("ul.sessions li").count() == 0
+        page.locator("header").get_by_role("button", name="Sign out").click()
+        page.wait_for_url(f"{url}/login?notice=signed_out")
+        page.get_by_role("button", name="Sign in with a passkey").click()
+        page.wait_for_url(f"{url}/login/passkey")
+        assert page.get_by_role("heading", name="Sign in").is_visible()
+        assert "Your passkey could not sign you in" in page.get_by_role("alert").inner_text()
+        assert len(held()) == 1
+        assert not any(c["name"] == "authgate_session" and c["value"] for c in desktop.cookies())
+        page.goto(f"{url}/account")
+        page.wait_for_url(f"{url}/login?next=/account")
+        desktop.close()
+
+        # The refused passkey's page comes with a 401, which Chromium reports as a failed load.
+        assert [p for p in problems if "status of 401" not in p] == [], problems
+        assert "Traceback" not in server.output()

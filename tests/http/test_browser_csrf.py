@@ -3,6 +3,8 @@ nothing. Also the origin checks, and the security headers of every page."""
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 
@@ -168,7 +170,10 @@ async def test_security_headers_on_every_page(client: httpx.AsyncClient) -> None
         assert headers["x-frame-options"] == "DENY"
         assert headers["cache-control"] == "no-store"
         assert len(headers.get_list("referrer-policy")) == 1
-    assert "style=" not in responses[-2].text and "<script" not in responses[-2].text  # nothing inline
+    account = responses[-2].text
+    assert "style=" not in account and "onclick" not in account  # nothing inline
+    scripts = re.findall(r"<script[^>]*>", account)
+    assert all(re.fullmatch(r'<script src="/static/[a-z]+\.js\?v=[0-9a-f]{12}" defer>', tag) for tag in scripts)
     api = await client.get("/ping")
     assert "content-security-policy" not in api.headers
     assert api.headers["referrer-policy"] == "no-referrer" and api.headers["x-content-type-options"] == "nosniff"

@@ -298,6 +298,12 @@ def json_bodies(target: Target) -> dict[tuple[str, str], tuple[dict[str, Any], d
     name = "n" + uuid.uuid4().hex[:12]
     token = "t" * 43
     pbkdf2 = "pbkdf2:sha256:1000$salt$" + "0" * 64
+    made = {"clientDataJSON": "eyJ0eXBlIjoid2ViYXV0aG4uY3JlYXRlIn0", "attestationObject": "o2NmbXRkbm9uZQ",
+            "transports": ["internal"]}
+    signed = {"clientDataJSON": "eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0", "authenticatorData": "SZYN5YgO",
+              "signature": "MEUCIQ", "userHandle": "AZr1"}
+    created = {"id": "Y3JlZA", "rawId": "Y3JlZA", "type": "public-key", "response": made}
+    asserted = {"id": "Y3JlZA", "rawId": "Y3JlZA", "type": "public-key", "response": signed}
     return {
         ("POST", "/auth/register"): ({"username": name, "email": f"{name}@example.com", "password": PASSWORD}, {}, ""),
         ("POST", "/auth/login"): ({"username": "root", "password": PASSWORD, "device_token": "d" * 40}, {}, ""),
@@ -316,6 +322,9 @@ def json_bodies(target: Target) -> dict[tuple[str, str], tuple[dict[str, Any], d
         ("POST", "/auth/mfa/totp/confirm"): ({"code": "123456"}, user_auth, ""),
         ("POST", "/auth/mfa/disable"): ({"password": PASSWORD, "code": "123456"}, user_auth, ""),
         ("POST", "/auth/mfa/recovery-codes"): ({"password": PASSWORD, "code": "abcde-fghjk"}, user_auth, ""),
+        ("POST", "/auth/passkeys/registration-options"): ({"password": PASSWORD}, user_auth, ""),
+        ("POST", "/auth/passkeys"): ({"credential": created, "name": "Phone"}, user_auth, ""),
+        ("POST", "/auth/login/passkey"): ({"credential": asserted}, {}, ""),
         ("POST", "/users"): ({"username": name + "a", "email": f"{name}a@example.com", "password": PASSWORD,
                               "roles": ["user"]}, admin, ""),
         ("PATCH", "/users/{user_id}"): ({"email": f"{name}b@example.com", "roles": ["user"]}, admin, victim),

@@ -41,12 +41,13 @@ class UserListing(msgspec.Struct, frozen=True):
 
 
 class UserDetails(msgspec.Struct, frozen=True):
-    """A user as an admin inspects one: the account, its two-step login and its active sessions."""
+    """A user as an admin inspects one: the account, its two-step login, its passkeys and its active sessions."""
 
     user: User
     mfa: MfaStatus
     sessions: list[Session]
     """Active, newest first."""
+    passkeys: int = 0
 
 
 class UserChanges(msgspec.Struct, frozen=True, kw_only=True):
@@ -139,7 +140,8 @@ class UserAdmin:
             user = await _existing(r, user_id)
             mfa = await mfa_status(r, user_id)
             sessions = await r.sessions.list_for_user(user_id, self.clock())
-        return UserDetails(user, mfa, sessions)
+            passkeys = await r.passkeys.list_for_user(user_id)
+        return UserDetails(user, mfa, sessions, len(passkeys))
 
     async def sessions(self, user_id: str) -> Sequence[Session]:
         """The user's active sessions, newest first."""

@@ -45,6 +45,9 @@ EVENTS = frozenset(
         "mfa_disabled",
         "mfa_recovery_codes",
         "mfa_failure",
+        # passkeys (a failed passkey login is a login_failure with detail method=passkey)
+        "passkey_added",
+        "passkey_removed",
         # a signed-in user's password asked again (domain/reauth.py)
         "reauth_failure",
         # the admin API

@@ -6,9 +6,9 @@ inside a transaction, so a database connection is never held while a hash is com
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -22,6 +22,7 @@ from authgate.domain.reauth import Reauthentication
 from authgate.domain.session_cache import SessionCache
 from authgate.domain.sessions import (
     MAX_REFRESH_TOKEN_LENGTH,
+    LoginMethod,
     RefreshToken,
     Session,
     hash_refresh_token,
@@ -37,6 +38,7 @@ from authgate.errors import (
     InvalidAccessToken,
     InvalidCredentials,
     InvalidMfaToken,
+    InvalidPasskey,
     InvalidRefreshToken,
     MfaNotEnabled,
     MfaRequired,
@@ -51,6 +53,7 @@ from authgate.storage.base import Database, SessionStore
 
 if TYPE_CHECKING:
     from authgate.domain.mfa import SecondFactors
+    from authgate.domain.passkeys import Passkeys
 
 
 class AuthPolicy(msgspec.Struct, frozen=True, kw_only=True):
@@ -123,6 +126,8 @@ class AuthService:
         """Called once a self-registration is committed (through the API or the pages; not an admin's)."""
         self.second_factors: SecondFactors | None = None
         """Two-step login (`domain/mfa.py`; None: no account is asked for a code)."""
+        self.passkeys: Passkeys | None = None
+        """Logins with a passkey (`domain/passkeys.py`; None: none)."""
 
     # -- accounts ------------------------------------------------------------------------------------------
 
@@ -247,6 +252,18 @@ class AuthService:
         device_token = self.guard.devices.issue(user) if self.guard is not None else None
         return await self._start_session(user, client, device_token, second_factor=method)
 
+    async def login_passkey(self, credential: Mapping[str, Any], client: ClientInfo) -> TokenPair:
+        """A login with a passkey: what the browser's `navigator.credentials.get()` answered to a login challenge.
+        No code follows (the passkey is two factors already); an unverified email is refused as at login."""
+        if self.passkeys is None:
+            raise InvalidPasskey()
+        user = await self.passkeys.authenticate(credential, client)
+        if self.policy.require_verified_email and not user.email_verified:
+            await self._login_failed(None, user, client, "email_not_verified")
+            raise EmailNotVerified()
+        device_token = self.guard.devices.issue(user) if self.guard is not None else None
+        return await self._start_session(user, client, device_token, method="passkey")
+
     async def _start_session(
         self,
         user: User,
@@ -256,6 +273,7 @@ class AuthService:
         rehashed: bool = False,
         known_device: bool = False,
         second_factor: str | None = None,
+        method: LoginMethod = "password",
     ) -> TokenPair:
         """A new session for a user who has proved who they are; `rehashed`: write the user's new hash too."""
         now = self.clock()
@@ -268,11 +286,14 @@ class AuthService:
             user_agent=client.user_agent[:512],
             ip=client.ip,
             second_factor=second_factor,
+            method=method,
         )
         refresh = new_refresh_token()
         detail: dict[str, DetailValue] = {"session_id": session.id, "known_device": known_device}
         if second_factor is not None:
             detail["second_factor"] = second_factor
+        if method != "password":
+            detail["method"] = method
         event = self._event("login_success", client, now, user_id=user.id, detail=detail)
         async with self.db.transaction() as tx:
             if rehashed:

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Mapping
 from datetime import timedelta
+from typing import Any
 
 import msgspec
 
@@ -81,6 +83,12 @@ class BrowserSessions:
         """The second step of a login that raised MfaRequired (`AuthService.login_second_factor`), bound to a new
         cookie value as `login` binds the first."""
         return await self._bind(await self.auth.login_second_factor(mfa_token, code, client), client, previous)
+
+    async def login_passkey(
+        self, credential: Mapping[str, Any], client: ClientInfo, previous: str | None = None
+    ) -> BrowserLogin:
+        """A login with a passkey (`AuthService.login_passkey`), bound to a new cookie value as `login` binds one."""
+        return await self._bind(await self.auth.login_passkey(credential, client), client, previous)
 
     async def _bind(self, pair: TokenPair, client: ClientInfo, previous: str | None) -> BrowserLogin:
         cookie = secrets.token_urlsafe(COOKIE_BYTES)

@@ -36,6 +36,7 @@ from authgate.domain.email_tokens import (
     plausible,
 )
 from authgate.domain.mail import MailMessage, MailTemplates, Outbox
+from authgate.domain.passkeys import PasskeyChange
 from authgate.domain.passwords import HashPool, PasswordHasher, check_new_password
 from authgate.domain.totp import SecondFactorChange
 from authgate.domain.users import User, check_email, email_key
@@ -245,6 +246,13 @@ class EmailFlows:
         admin: `reset`), or that new recovery codes were made, in case it was not them."""
         name = "second_factor_changed"
         self._post(name, lambda: self._mail(name, user.email, user, None, None, 0, change=change))
+
+    def passkey_changed(self, user: User, change: PasskeyChange, passkey_name: str) -> None:
+        """`Passkeys.on_changed`: tell the user that a passkey was added to or removed from their account."""
+        name = "passkey_changed"
+        self._post(
+            name, lambda: self._mail(name, user.email, user, None, None, 0, change=change, passkey_name=passkey_name)
+        )
 
     # -- the account was deleted (domain/profile.py) ------------------------------------------------------
 

@@ -21,7 +21,9 @@ from authgate.domain.users import User
 from authgate.errors import FieldError, ValidationFailed
 from authgate.storage.base import Database
 
-Purpose = Literal["change_password", "change_email", "mfa_setup", "mfa_disable", "mfa_recovery_codes", "delete_account"]
+Purpose = Literal[
+    "change_password", "change_email", "mfa_setup", "mfa_disable", "mfa_recovery_codes", "delete_account", "passkey_add"
+]
 
 
 class Reauthentication:

@@ -6,6 +6,7 @@ what the operator chose to keep.
   table would grow by a row per refresh for ever. A refresh token of a deleted session is then unknown (401
   `invalid_refresh_token`) rather than of an ended session (401 `session_ended`): refused all the same.
 - Audit events older than the retention (`AUTHGATE_AUDIT_RETENTION_DAYS`; 0 keeps them for ever).
+- The digests of answered passkey challenges, once the challenges expired (they can no longer be answered).
 
 Each batch is a short transaction of its own (at most `batch` rows), so a sweep after a long pause holds no lock
 or snapshot for long; a sweep ends with the first short batch. Sweeps from several workers or instances at once
@@ -30,6 +31,7 @@ class Swept(msgspec.Struct, frozen=True):
     sessions: int
     """Sessions deleted (each with its refresh tokens and browser cookie)."""
     audit_events: int
+    passkey_challenges: int = 0
 
 
 class Retention:
@@ -47,7 +49,8 @@ class Retention:
         if self.audit_days:
             cutoff = now - timedelta(days=self.audit_days)
             events = await self._in_batches(lambda tx: tx.audit.delete_before(cutoff, self.batch))
-        return Swept(sessions=sessions, audit_events=events)
+        challenges = await self._in_batches(lambda tx: tx.passkeys.delete_spent_challenges(now, self.batch))
+        return Swept(sessions=sessions, audit_events=events, passkey_challenges=challenges)
 
     async def _in_batches(self, delete: Callable[[Stores], Awaitable[int]]) -> int:
         total = 0

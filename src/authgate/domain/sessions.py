@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import secrets
 from datetime import datetime
+from typing import Literal
 
 import msgspec
 
@@ -22,6 +23,8 @@ from authgate.domain.users import User
 
 REFRESH_TOKEN_BYTES = 32
 MAX_REFRESH_TOKEN_LENGTH = 128
+
+LoginMethod = Literal["password", "passkey"]
 
 
 class Session(msgspec.Struct, kw_only=True):
@@ -34,7 +37,9 @@ class Session(msgspec.Struct, kw_only=True):
     user_agent: str = ""
     ip: str = ""
     second_factor: str | None = None
-    """What proved the user's identity beside the password at login (`totp`, `recovery_code`), if anything."""
+    """What proved the user's identity at login beside the password (`totp`, `recovery_code`), if anything."""
+    method: LoginMethod = "password"
+    """How the login proved who the user is: a password (and maybe a second factor), or a passkey."""
 
     def is_active(self, now: datetime) -> bool:
         return self.ended_at is None and self.expires_at > now
@@ -42,7 +47,10 @@ class Session(msgspec.Struct, kw_only=True):
     @property
     def amr(self) -> tuple[str, ...]:
         """RFC 8176 authentication methods, for the `amr` claim: a password, and a one-time code if one was
-        given (a recovery code is one too)."""
+        given (a recovery code is one too); or a passkey, a key's proof of possession by a user its authenticator
+        verified (domain/passkeys.py)."""
+        if self.method == "passkey":
+            return ("swk", "user", "mfa")
         return ("pwd",) if self.second_factor is None else ("pwd", "otp", "mfa")
 
 

@@ -15,7 +15,7 @@ import msgspec
 from authgate.domain.keys import Jwk
 from authgate.domain.mfa import MfaStatus
 from authgate.domain.passwords import PASSWORD_MAX
-from authgate.domain.sessions import Session
+from authgate.domain.sessions import LoginMethod, Session
 from authgate.domain.users import EMAIL_MAX, USERNAME_PATTERN, User
 
 Username = Annotated[
@@ -172,6 +172,8 @@ class SessionResponse(msgspec.Struct, kw_only=True):
     current: bool
     second_factor: str | None
     """`totp` or `recovery_code` when the login took a second factor."""
+    method: LoginMethod
+    """How the login proved who the user is: `password` (and maybe a second factor) or `passkey`."""
 
     @classmethod
     def of(cls, session: Session, current_id: str) -> SessionResponse:
@@ -184,6 +186,7 @@ class SessionResponse(msgspec.Struct, kw_only=True):
             ip=session.ip,
             current=session.id == current_id,
             second_factor=session.second_factor,
+            method=session.method,
         )
 
 

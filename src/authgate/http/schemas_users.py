@@ -62,10 +62,11 @@ class UserList(msgspec.Struct, kw_only=True):
 
 
 class UserDetailsResponse(UserResponse, kw_only=True):
-    """One user as an admin inspects them: the account, its two-step login and how many sessions are active
-    (`GET /users/{user_id}/sessions` lists them)."""
+    """One user as an admin inspects them: the account, its two-step login, how many passkeys it has and how many
+    sessions are active (`GET /users/{user_id}/sessions` lists them)."""
 
     mfa: MfaStatusResponse
+    passkeys: int
     active_sessions: int
 
     @classmethod
@@ -73,6 +74,7 @@ class UserDetailsResponse(UserResponse, kw_only=True):
         return cls(
             **msgspec.structs.asdict(UserResponse.of(details.user)),
             mfa=MfaStatusResponse.of(details.mfa),
+            passkeys=details.passkeys,
             active_sessions=len(details.sessions),
         )
 

@@ -1,4 +1,4 @@
-"""The pages' own files (`web/static/*.css`, `*.svg`), read from the package once, at start.
+"""The pages' own files (`web/static/*.css`, `*.svg`, `*.js`), read from the package once, at start.
 
 Pages link them as `/static/<name>?v=<hash of the content>`, so they can be cached for a year: a new release
 with new content has a new URL. Only the top level of `web/static/` is served (the API viewer's files under
@@ -17,6 +17,7 @@ from authgate.http.responses import Response
 TYPES = {
     ".css": "text/css; charset=utf-8",
     ".svg": "image/svg+xml",
+    ".js": "text/javascript; charset=utf-8",
 }
 CACHE_FOREVER = "public, max-age=31536000, immutable"
 ASSET_CSP = "default-src 'none'; style-src 'self'; frame-ancestors 'none'"

@@ -27,6 +27,7 @@ TEMPLATES: dict[str, dict[str, object]] = {
     "email_changed": {"old_email": "old@example.com", "new_email": "new@example.com"},
     "account_exists": {"forgot_password_url": "http://127.0.0.1:8080/forgot-password"},
     "second_factor_changed": {"change": "disabled"},
+    "passkey_changed": {"change": "added", "passkey_name": "Phone"},
     "account_deleted": {},
 }
 COMMON_SAMPLE: dict[str, object] = {

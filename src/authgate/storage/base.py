@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import msgspec
 
@@ -21,6 +21,9 @@ from authgate.domain.keys import StoredKey
 from authgate.domain.sessions import RefreshToken, Session
 from authgate.domain.totp import TotpFactor
 from authgate.domain.users import User
+
+if TYPE_CHECKING:
+    from authgate.domain.passkeys import Passkey  # that module builds on this one
 
 UserSort = Literal["created_at", "-created_at", "username"]
 
@@ -197,6 +200,31 @@ class MfaStore(Protocol):
     async def recovery_codes_left(self, user_id: str) -> int: ...
 
 
+class PasskeyStore(Protocol):
+    """Passkeys (`domain/passkeys.py`), and the digests of the challenges already answered."""
+
+    async def add(self, passkey: Passkey) -> bool:
+        """False (and nothing stored) when its credential id is registered already."""
+
+    async def list_for_user(self, user_id: str) -> list[Passkey]:
+        """Oldest first."""
+
+    async def get_by_credential(self, credential_id: bytes) -> Passkey | None: ...
+
+    async def used(self, passkey_id: str, sign_count: int, backed_up: bool, now: datetime) -> bool:
+        """Record a login with the passkey, atomically, and only if `sign_count` moved its counter forward (or both
+        are 0: an authenticator that keeps none): False when another login got there first."""
+
+    async def delete(self, user_id: str, passkey_id: str) -> Passkey | None:
+        """Remove the user's passkey; the one removed, or None when the user has no such passkey."""
+
+    async def spend_challenge(self, digest: bytes, expires_at: datetime) -> bool:
+        """Record a challenge as answered, atomically: False when it was already."""
+
+    async def delete_spent_challenges(self, now: datetime, limit: int) -> int:
+        """Forget at most `limit` answered challenges that expired by `now`; how many."""
+
+
 class Stores(Protocol):
     """The stores, bound to one connection (and, in `transaction()`, to one transaction)."""
 
@@ -220,6 +248,9 @@ class Stores(Protocol):
 
     @property
     def mfa(self) -> MfaStore: ...
+
+    @property
+    def passkeys(self) -> PasskeyStore: ...
 
 
 class ChangeListener(Protocol):

@@ -16,7 +16,7 @@ import asyncpg
 
 from authgate.domain.keys import StoredKey
 from authgate.errors import AuthgateError, DatabaseUnavailable
-from authgate.storage.base import BrowserSessionStore, ChangeFeed, ChangeListener
+from authgate.storage.base import BrowserSessionStore, ChangeFeed, ChangeListener, PasskeyStore
 from authgate.storage.migrations import load_migrations
 from authgate.storage.pgpool import ConnectionPool
 from authgate.storage.postgres_audit import PostgresAudit
@@ -105,6 +105,13 @@ class PostgresStores:
     @property
     def mfa(self) -> PostgresMfa:
         return PostgresMfa(self.users.conn)
+
+    @property
+    def passkeys(self) -> PasskeyStore:
+        # Imported here, not at the top: the module of its records (domain/passkeys.py) builds on this one.
+        from authgate.storage.postgres_passkeys import PostgresPasskeys
+
+        return PostgresPasskeys(self.users.conn)
 
 
 # Every connection speaks ISO dates in UTC, so that timestamps can travel as text (see `_init_connection`).

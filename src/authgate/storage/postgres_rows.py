@@ -10,9 +10,10 @@ from authgate.domain.users import User
 
 USER_COLUMNS = "id, username, email, password_hash, roles, disabled, email_verified, created_at, updated_at"
 SESSION_COLUMNS = (
-    "s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.ended_at, s.user_agent, s.ip, s.second_factor"
+    "s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.ended_at, s.user_agent, s.ip, s.second_factor,"
+    " s.method"
 )
-SESSION_WIDTH = 9
+SESSION_WIDTH = 10
 """How many columns SESSION_COLUMNS are: where the next table's columns start in a joined row."""
 JOINED_USER_COLUMNS = ", ".join("u." + c for c in USER_COLUMNS.split(", "))
 
@@ -42,6 +43,7 @@ def session_from_row(row: Any, at: int = 0) -> Session:
         user_agent=row[at + 6],
         ip=row[at + 7],
         second_factor=row[at + 8],
+        method=row[at + 9],
     )
 
 

@@ -27,7 +27,7 @@ class PostgresSessions:
     async def add(self, session: Session, first_token: RefreshToken) -> None:
         await self.conn.execute(
             "WITH s AS (INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip,"
-            " second_factor) VALUES ($1,$2,$3,$4,$5,$6,$7,$11))"
+            " second_factor, method) VALUES ($1,$2,$3,$4,$5,$6,$7,$11,$12))"
             " INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at) VALUES ($8,$1,$9,$10)",
             session.id,
             session.user_id,
@@ -40,6 +40,7 @@ class PostgresSessions:
             first_token.created_at,
             first_token.expires_at,
             session.second_factor,
+            session.method,
         )
 
     async def get(self, session_id: str) -> Session | None:

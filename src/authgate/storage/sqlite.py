@@ -19,7 +19,7 @@ from authgate.domain.clock import from_micros as _dt
 from authgate.domain.clock import to_micros as _ts
 from authgate.domain.keys import StoredKey
 from authgate.errors import DatabaseUnavailable, StorageFull
-from authgate.storage.base import BrowserSessionStore, ChangeListener
+from authgate.storage.base import BrowserSessionStore, ChangeListener, PasskeyStore
 from authgate.storage.migrations import load_migrations
 from authgate.storage.sqlite_audit import SqliteAudit
 from authgate.storage.sqlite_email_tokens import SqliteEmailTokens
@@ -103,6 +103,13 @@ class SqliteStores:
     @property
     def mfa(self) -> SqliteMfa:
         return SqliteMfa(self.users.conn)
+
+    @property
+    def passkeys(self) -> PasskeyStore:
+        # Imported here, not at the top: the module of its records (domain/passkeys.py) builds on this one.
+        from authgate.storage.sqlite_passkeys import SqlitePasskeys
+
+        return SqlitePasskeys(self.users.conn)
 
 
 class SqliteDatabase:

@@ -32,9 +32,10 @@ def user_from_row(row: tuple) -> User:  # type: ignore[type-arg]
 
 
 SESSION_COLUMNS = (
-    "s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.ended_at, s.user_agent, s.ip, s.second_factor"
+    "s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.ended_at, s.user_agent, s.ip, s.second_factor,"
+    " s.method"
 )
-SESSION_WIDTH = 9
+SESSION_WIDTH = 10
 """How many columns SESSION_COLUMNS are: where the next table's columns start in a joined row."""
 JOINED_USER_COLUMNS = ", ".join("u." + c for c in USER_COLUMNS.split(", "))
 
@@ -50,6 +51,7 @@ def session_from_row(row: tuple) -> Session:  # type: ignore[type-arg]
         user_agent=row[6],
         ip=row[7],
         second_factor=row[8],
+        method=row[9],
     )
 
 

@@ -25,8 +25,9 @@ class SqliteSessions:
 
     async def add(self, session: Session, first_token: RefreshToken) -> None:
         self.conn.execute(
-            "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip, second_factor)"
-            " VALUES (?,?,?,?,?,?,?,?)",
+            "INSERT INTO sessions"
+            " (id, user_id, created_at, last_used_at, expires_at, user_agent, ip, second_factor, method)"
+            " VALUES (?,?,?,?,?,?,?,?,?)",
             (
                 session.id,
                 session.user_id,
@@ -36,6 +37,7 @@ class SqliteSessions:
                 session.user_agent,
                 session.ip,
                 session.second_factor,
+                session.method,
             ),
         )
         self._add_token(first_token)

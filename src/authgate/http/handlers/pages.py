@@ -62,6 +62,9 @@ NOTICES = {
     "mfa_expired": "That sign-in took too long. Please sign in again.",
     "mfa_disabled": "Two-step sign in is off: your password alone signs you in.",
     "account_deleted": "Your account is deleted.",
+    "passkey_added": "Your passkey is added: it signs you in without your password.",
+    "passkey_removed": "That passkey no longer signs you in.",
+    "passkey_gone": "That passkey had already been removed.",
 }
 
 
@@ -186,9 +189,9 @@ class PageHandlers:
         next_path = safe_next(req.query.get("next"))
         if await self.current(req) is not None:
             return self.redirect(next_path or DEFAULT_NEXT)
-        return self._login_form(req, next_path=next_path, notice=NOTICES.get(req.query.get("notice", "")))
+        return self.login_form(req, next_path=next_path, notice=NOTICES.get(req.query.get("notice", "")))
 
-    def _login_form(
+    def login_form(
         self,
         req: Request,
         status: int = 200,
@@ -211,6 +214,7 @@ class PageHandlers:
             message=message,
             next=next_path or "",
             notice=notice,
+            passkeys=req.services.passkeys.relying_party.available,
         )
 
     @page("Sign in")
@@ -230,7 +234,7 @@ class PageHandlers:
         elif len(password) > PASSWORD_MAX:
             errors["password"] = f"Must be at most {PASSWORD_MAX} characters"
         if errors:
-            return self._login_form(req, 422, username=username[:MAX_FIELD], errors=errors, next_path=next_path)
+            return self.login_form(req, 422, username=username[:MAX_FIELD], errors=errors, next_path=next_path)
         client = client_info(req, self.cookies.device(req))
         try:
             signed = await services.browser.login(username, password, client, previous=self.cookies.session(req))
@@ -240,15 +244,15 @@ class PageHandlers:
                 extra={"event": "login_failure", "client_ip": req.client_ip, "request_id": req.request_id},
             )
             message = "Wrong username or password."
-            return self._login_form(req, 422, username=username, message=message, next_path=next_path)
+            return self.login_form(req, 422, username=username, message=message, next_path=next_path)
         except MfaRequired as exc:
             return self._code_form(req, exc.mfa_token, next_path=next_path)
         except (RateLimited, Forbidden) as exc:  # the back-off, or an unverified email address
             headers = [("retry-after", str(exc.retry_after))] if isinstance(exc, RateLimited) else []
-            return self._login_form(
+            return self.login_form(
                 req, status_of(exc), username=username, message=exc.detail, next_path=next_path, headers=headers
             )
-        return self._session_started(req, signed, next_path)
+        return self.session_started(req, signed, next_path)
 
     def _code_form(
         self,
@@ -302,9 +306,10 @@ class PageHandlers:
         except RateLimited as exc:
             headers = [("retry-after", str(exc.retry_after))]
             return self._code_form(req, mfa_token, 429, message=exc.detail, next_path=next_path, headers=headers)
-        return self._session_started(req, signed, next_path)
+        return self.session_started(req, signed, next_path)
 
-    def _session_started(self, req: Request, signed: BrowserLogin, next_path: str | None) -> Page:
+    def session_started(self, req: Request, signed: BrowserLogin, next_path: str | None) -> Page:
+        """The redirect after a login that started a browser session (its cookie, and the device's)."""
         req.user_id = signed.user_id
         security.info(
             "login succeeded",
@@ -403,6 +408,7 @@ class PageHandlers:
         notice: str | None = None,
     ) -> Page:
         sessions = await req.services.browser.sessions(principal)
+        passkeys = req.services.passkeys
         return self.render(
             "account.html",
             status,
@@ -410,6 +416,7 @@ class PageHandlers:
             current_session=principal.session,
             sessions=sessions,
             mfa=await req.services.mfa.status(principal),
+            passkeys=await passkeys.list(principal) if passkeys.relying_party.available else None,
             csrf_token=csrf.session_token(req.services.browser.csrf_secret, principal.session.id),
             errors=errors or {},
             notice=notice,
