@@ -116,6 +116,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     never wait for a hash's time slice), `low` (niceness 19), `normal` (the event loop's)."""
     reject_common_passwords: bool = True
 
+    admin_requires_second_factor: bool = False
+    """The admin API answers 403 `second_factor_required` to an admin whose session did not start with two-step
+    login or a passkey (the `amr` of its tokens lacks `mfa`); the command line is not affected."""
+
     # Accounts
     registration_open: bool = True
     roles: tuple[str, ...] = ("admin", "user")

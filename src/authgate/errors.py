@@ -158,6 +158,11 @@ class NotAllowed(Forbidden):
     title = "You are not allowed to do this"
 
 
+class SecondFactorRequired(Forbidden):
+    code = "second_factor_required"
+    title = "This needs a session started with two-step login or a passkey: sign in again with one"
+
+
 class RegistrationClosed(Forbidden):
     code = "registration_closed"
     title = "Registration is closed"

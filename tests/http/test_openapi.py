@@ -32,7 +32,7 @@ def test_every_operation_lists_its_problems() -> None:
         if status.startswith(("4", "5"))
     }
     assert codes["401"] == ["missing_token", "invalid_token", "session_ended"]
-    assert codes["403"] == ["forbidden"]
+    assert codes["403"] == ["forbidden", "second_factor_required"]
     assert codes["404"] == ["user_not_found"]
     assert codes["409"] == ["email_taken", "last_admin"]
     assert codes["422"] == ["validation_failed"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from authgate.domain.auth import Principal
-from authgate.errors import InvalidAccessToken, MissingToken, NotAllowed
+from authgate.errors import InvalidAccessToken, MissingToken, NotAllowed, SecondFactorRequired
 from authgate.http.request import Request
 
 
@@ -24,7 +24,11 @@ async def authenticate(req: Request) -> Principal:
 
 
 async def require_role(req: Request, role: str) -> Principal:
+    """The caller, if they have `role`; for `admin` with AUTHGATE_ADMIN_REQUIRES_SECOND_FACTOR, only in a session
+    started with two-step login or a passkey."""
     principal = await authenticate(req)
     if role not in principal.user.roles:
         raise NotAllowed(f"This needs the {role!r} role")
+    if role == "admin" and req.services.settings.admin_requires_second_factor and "mfa" not in principal.session.amr:
+        raise SecondFactorRequired()
     return principal

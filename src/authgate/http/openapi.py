@@ -57,7 +57,7 @@ def _error_classes(op: Operation) -> list[type[errors.AuthgateError]]:
     if op.auth != "none":
         found += _BEARER_ERRORS
     if op.auth == "admin":
-        found.append(errors.NotAllowed)
+        found += (errors.NotAllowed, errors.SecondFactorRequired)
     if op.request is not None:
         found += _JSON_BODY_ERRORS
     if op.form is not None:
@@ -150,7 +150,9 @@ def _operation(route: Route, op: Operation, schema_of: dict[Any, Any]) -> dict[s
         doc["security"] = [{SECURITY_SCHEME: []}]
         if op.auth == "admin":
             doc["description"] = (
-                doc.get("description", "") + "\n\nNeeds an access token with the `admin` role."
+                doc.get("description", "")
+                + "\n\nNeeds an access token with the `admin` role (and, with AUTHGATE_ADMIN_REQUIRES_SECOND_FACTOR, "
+                "of a session started with two-step login or a passkey)."
             ).strip()
     return doc
 
