@@ -31,6 +31,7 @@ from authgate.http.handlers import (
 )
 from authgate.http.handlers.account_pages import AccountPages
 from authgate.http.handlers.email_pages import EmailPages
+from authgate.http.handlers.login_link_pages import LoginLinkPages
 from authgate.http.handlers.mfa_pages import MfaPages
 from authgate.http.handlers.pages import PageHandlers
 from authgate.http.handlers.passkey_pages import PasskeyPages
@@ -74,6 +75,8 @@ def build_router(settings: Settings) -> Router:
     r.add("POST", "/auth/login/mfa", mfa.login_mfa)
     r.add("POST", "/auth/login/passkey/options", passkeys.login_options)
     r.add("POST", "/auth/login/passkey", passkeys.login)
+    r.add("POST", "/auth/login/email", email.send_login_link)
+    r.add("POST", "/auth/login/email/verify", email.login_with_link)
     r.add("POST", "/auth/refresh", auth.refresh)
     r.add("POST", "/auth/logout", auth.logout)
     r.add("GET", "/auth/me", auth.me)
@@ -121,6 +124,11 @@ def build_router(settings: Settings) -> Router:
     r.add("POST", "/login/mfa", pages.login_mfa)
     passkey_pages = PasskeyPages(pages)
     r.add("POST", "/login/passkey", passkey_pages.login)
+    login_link_pages = LoginLinkPages(pages)
+    r.add("GET", "/login/email", login_link_pages.ask_page)
+    r.add("POST", "/login/email", login_link_pages.ask)
+    r.add("GET", "/login/email/verify", login_link_pages.follow_page)
+    r.add("POST", "/login/email/verify", login_link_pages.follow)
     r.add("GET", "/register", pages.register_page)
     r.add("POST", "/register", pages.register)
     r.add("GET", "/account", pages.account)

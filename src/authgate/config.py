@@ -126,6 +126,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     default_roles: tuple[str, ...] = ("user",)
     hide_account_existence: bool = False
     """`true`: registering a taken email answers 202 "check your email" like a new one (its owner is told)."""
+    email_login: bool = False
+    """`true`: anyone may ask for a sign-in link mailed to their account's address (`POST /auth/login/email`, the
+    sign-in page's "Email me a sign-in link"); the link signs in once, then asks for the code of two-step login if
+    it is on."""
+    email_login_ttl: Seconds = 15 * 60
+    """A sign-in link expires this long after it was mailed."""
 
     # Email (docs/email.md)
     smtp_host: str | None = None

@@ -158,6 +158,11 @@ class NotAllowed(Forbidden):
     title = "You are not allowed to do this"
 
 
+class EmailLoginDisabled(Forbidden):
+    code = "email_login_disabled"
+    title = "Signing in with a mailed link is not enabled here"
+
+
 class SecondFactorRequired(Forbidden):
     code = "second_factor_required"
     title = "This needs a session started with two-step login or a passkey: sign in again with one"

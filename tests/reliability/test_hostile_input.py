@@ -325,6 +325,8 @@ def json_bodies(target: Target) -> dict[tuple[str, str], tuple[dict[str, Any], d
         ("POST", "/auth/passkeys/registration-options"): ({"password": PASSWORD}, user_auth, ""),
         ("POST", "/auth/passkeys"): ({"credential": created, "name": "Phone"}, user_auth, ""),
         ("POST", "/auth/login/passkey"): ({"credential": asserted}, {}, ""),
+        ("POST", "/auth/login/email"): ({"email": f"{name}@example.com"}, {}, ""),
+        ("POST", "/auth/login/email/verify"): ({"token": token}, {}, ""),
         ("POST", "/users"): ({"username": name + "a", "email": f"{name}a@example.com", "password": PASSWORD,
                               "roles": ["user"]}, admin, ""),
         ("PATCH", "/users/{user_id}"): ({"email": f"{name}b@example.com", "roles": ["user"]}, admin, victim),

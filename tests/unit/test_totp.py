@@ -134,3 +134,22 @@ def test_an_mfa_token_of_the_format_before_the_password_stamp_is_refused() -> No
     token = base64.urlsafe_b64encode(payload + challenges._mac(payload)).decode().rstrip("=")
     with pytest.raises(InvalidMfaToken):
         challenges.open(token)
+
+
+def test_an_mfa_token_carries_the_first_step_it_followed() -> None:
+    """A password, or a link mailed to the address: the session the code starts says which (its `amr`)."""
+    clock = Clock()
+    challenges = MfaChallenges(b"s" * 32, clock)
+    assert challenges.open(challenges.issue(user())).method == "password"
+    assert challenges.open(challenges.issue(user(), "email_link")).method == "email_link"
+    expires = int(clock.now.timestamp()) + 300
+    stamp = challenges._stamp(user())
+
+    def signed(payload: bytes) -> str:
+        return base64.urlsafe_b64encode(payload + challenges._mac(payload)).decode().rstrip("=")
+
+    # Made before the method was carried (just before an upgrade): a password it was.
+    before = challenges.open(signed(f"{user().id}.{expires}.bm9uY2U.{stamp}".encode()))
+    assert (before.user_id, before.method) == (user().id, "password")
+    with pytest.raises(InvalidMfaToken):
+        challenges.open(signed(f"{user().id}.{expires}.bm9uY2U.{stamp}.telepathy".encode()))

@@ -58,6 +58,7 @@ EVENTS = frozenset(
         # the email flows
         "email_verification",
         "password_reset_request",
+        "login_link_request",
         "password_reset",
         "email_change_request",
         "email_change",

@@ -33,6 +33,7 @@ from authgate.domain.signing import SigningKeys
 from authgate.domain.tokens import AccessClaims, AccessTokens, UnknownKey
 from authgate.domain.users import User, check_email, check_roles, check_username, login_key
 from authgate.errors import (
+    EmailLoginDisabled,
     EmailNotVerified,
     FieldError,
     InvalidAccessToken,
@@ -89,6 +90,7 @@ class Principal(msgspec.Struct, frozen=True):
 
 ExistingAccountHook = Callable[[User, ClientInfo], Awaitable[None]]
 """Tells the owner of an existing account that someone tried to register with its email (the mailer sets it)."""
+RedeemLoginLink = Callable[[str], Awaitable[User]]
 RegisteredHook = Callable[[User], None]
 """Mails a user who registered themselves a link to verify the address (the email flows set it)."""
 
@@ -128,6 +130,9 @@ class AuthService:
         """Two-step login (`domain/mfa.py`; None: no account is asked for a code)."""
         self.passkeys: Passkeys | None = None
         """Logins with a passkey (`domain/passkeys.py`; None: none)."""
+        self.redeem_login_link: RedeemLoginLink | None = None
+        """Uses up a sign-in link's token and answers its user (the email flows set it when AUTHGATE_EMAIL_LOGIN
+        is on; None: `login_email_link` is refused)."""
 
     # -- accounts ------------------------------------------------------------------------------------------
 
@@ -250,7 +255,20 @@ class AuthService:
         except MfaNotEnabled:
             raise InvalidMfaToken() from None  # turned off since the password step: that login is over
         device_token = self.guard.devices.issue(user) if self.guard is not None else None
-        return await self._start_session(user, client, device_token, second_factor=method)
+        return await self._start_session(user, client, device_token, second_factor=method, method=challenge.method)
+
+    async def login_email_link(self, token: str, client: ClientInfo) -> TokenPair:
+        """A login with a link mailed to the address (AUTHGATE_EMAIL_LOGIN: `redeem_login_link` is set): the
+        link's token, used up; then, as after a password, MfaRequired when two-step login is on."""
+        redeem = self.redeem_login_link
+        if redeem is None:
+            raise EmailLoginDisabled()
+        user = await redeem(token)
+        second = self.second_factors
+        if second is not None and await second.required(user.id):
+            raise MfaRequired(second.challenges.issue(user, "email_link"), second.challenges.ttl)
+        device_token = self.guard.devices.issue(user) if self.guard is not None else None
+        return await self._start_session(user, client, device_token, method="email_link")
 
     async def login_passkey(self, credential: Mapping[str, Any], client: ClientInfo) -> TokenPair:
         """A login with a passkey: what the browser's `navigator.credentials.get()` answered to a login challenge.

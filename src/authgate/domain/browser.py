@@ -90,6 +90,11 @@ class BrowserSessions:
         """A login with a passkey (`AuthService.login_passkey`), bound to a new cookie value as `login` binds one."""
         return await self._bind(await self.auth.login_passkey(credential, client), client, previous)
 
+    async def login_email_link(self, token: str, client: ClientInfo, previous: str | None = None) -> BrowserLogin:
+        """A login with a mailed link (`AuthService.login_email_link`: MfaRequired when a code is due), bound to a
+        new cookie value as `login` binds one."""
+        return await self._bind(await self.auth.login_email_link(token, client), client, previous)
+
     async def _bind(self, pair: TokenPair, client: ClientInfo, previous: str | None) -> BrowserLogin:
         cookie = secrets.token_urlsafe(COOKIE_BYTES)
         async with self.db.transaction() as tx:

@@ -1,16 +1,19 @@
 """The email flows: verify an address, reset a forgotten password, change the address (confirmed by the new
-one, the old one told), and tell the owner of an address that someone tried to register it again.
+one, the old one told), sign in with a link (AUTHGATE_EMAIL_LOGIN), and tell the owner of an address that
+someone tried to register it again.
 
     register ──▶ mail "verify_email" ──link──▶ verify_email(token)             email_verified = true
     forgot_password(email) ──▶ mail "reset_password" ──link──▶ reset_password(token, new password)
                                                  new password, every session ended, in one transaction
     request_email_change(user, new) ──▶ mail "confirm_email_change" to the new address
                                      ──link──▶ confirm_email_change(token) ──▶ mail "email_changed" to the old
+    send_login_link(email) ──▶ mail "login_link" ──link──▶ redeem_login_link(token) ──▶ AuthService's session
 
 Mail is never sent from a request: the use case commits, then submits a job to the outbox. The anonymous
-entry points (`forgot_password`, `resend_verification_to`) only validate the address and submit a job that
-does everything else (the look-up, the token, the mail) in the background, so their answer and its timing are
-the same whether or not an account has that address; for an unknown address no mail goes out at all.
+entry points (`forgot_password`, `send_login_link`, `resend_verification_to`) only validate the address and
+submit a job that does everything else (the look-up, the token, the mail) in the background, so their answer
+and its timing are the same whether or not an account has that address; for an unknown address no mail goes
+out at all.
 
 A token is refused (400 invalid_token, the reason only logged) when it is unknown, of another purpose, used,
 expired, for a disabled or deleted user, or mailed to an address the account no longer has.
@@ -50,6 +53,8 @@ class EmailPolicy(msgspec.Struct, frozen=True, kw_only=True):
     verification_ttl: int = 86400
     """Links that verify an address: after registration, and to confirm a new one."""
     reset_ttl: int = 1800
+    login_ttl: int = 900
+    """Sign-in links (when AUTHGATE_EMAIL_LOGIN is on)."""
     reject_common_passwords: bool = True
     hide_account_existence: bool = False
 
@@ -138,9 +143,8 @@ class EmailFlows:
         self.outbox.submit(lambda: self._reset_mail(key, client), "reset_password")
 
     async def _reset_mail(self, key: str, client: ClientInfo) -> list[MailMessage]:
-        async with self.db.reader() as r:
-            user = await r.users.get_by_login(key)
-        if user is None or user.disabled or user.email_key != key:
+        user = await self._active_account(key)
+        if user is None:
             return []
         event = client_event("password_reset_request", client, self.clock(), user_id=user.id)
         token = await self._issue(user, "reset_password", user.email, self.policy.reset_ttl, event)
@@ -179,6 +183,38 @@ class EmailFlows:
             await tx.audit.add(
                 client_event("password_reset", client, now, user_id=user.id, detail={"sessions_ended": ended})
             )
+        return user
+
+    # -- sign-in links ------------------------------------------------------------------------------------
+
+    def send_login_link(self, email: str, client: ClientInfo = NO_CLIENT) -> None:
+        """Anonymous, as `forgot_password`: validates the address, then mails a sign-in link in the background, only
+        when an enabled account has that address (the caller answers the same either way)."""
+        key = _address_key(email)
+        self.outbox.submit(lambda: self._login_mail(key, client), "login_link")
+
+    async def _login_mail(self, key: str, client: ClientInfo) -> list[MailMessage]:
+        user = await self._active_account(key)
+        if user is None:
+            return []
+        event = client_event("login_link_request", client, self.clock(), user_id=user.id)
+        token = await self._issue(user, "login", user.email, self.policy.login_ttl, event)
+        return [self._mail("login_link", user.email, user, "/login/email/verify", token, self.policy.login_ttl)]
+
+    async def redeem_login_link(self, token: str) -> User:
+        """The user a sign-in link was mailed to, the link used up; the address is verified (it got the link).
+        RefusedToken (400 invalid_token) when it is unknown, used, expired or for an address the account no longer
+        has."""
+        token_hash = _hash(token)
+        now = self.clock()
+        async with self.db.transaction() as tx:
+            record, user = await _redeemable(tx, token_hash, "login", now, lock=True)
+            _check_address(record, user)
+            await tx.email_tokens.use(token_hash, now)
+            if not user.email_verified:
+                user.email_verified = True
+                user.updated_at = now
+                await tx.users.update(user)
         return user
 
     # -- email change --------------------------------------------------------------------------------------
@@ -273,6 +309,12 @@ class EmailFlows:
         return purpose == "change_email" or record.mailed_to(user.email)
 
     # -- helpers -------------------------------------------------------------------------------------------
+
+    async def _active_account(self, key: str) -> User | None:
+        """The enabled account whose address is `key` (an email key; not a username that looks like one)."""
+        async with self.db.reader() as r:
+            user = await r.users.get_by_login(key)
+        return None if user is None or user.disabled or user.email_key != key else user
 
     async def _issue(self, user: User, purpose: Purpose, email: str, ttl: int, event: AuditEvent | None = None) -> str:
         """A new token (replacing the user's older ones of `purpose`), committed before it is mailed."""

@@ -1,5 +1,5 @@
 """Email tokens: the secrets in the links that authgate mails (verify an address, reset a password, confirm a
-new address).
+new address, sign in).
 
 A token is 256 random bits (`secrets.token_urlsafe(32)`, 43 characters); the database holds only its SHA-256,
 so a copy of the database cannot be used to take over accounts. Each token has one purpose, one user, the
@@ -23,8 +23,8 @@ import msgspec
 from authgate.domain.users import email_key
 from authgate.errors import InvalidToken
 
-Purpose = Literal["verify_email", "reset_password", "change_email"]
-PURPOSES: tuple[Purpose, ...] = ("verify_email", "reset_password", "change_email")
+Purpose = Literal["verify_email", "reset_password", "change_email", "login"]
+PURPOSES: tuple[Purpose, ...] = ("verify_email", "reset_password", "change_email", "login")
 
 EMAIL_TOKEN_BYTES = 32
 MAX_EMAIL_TOKEN_LENGTH = 128

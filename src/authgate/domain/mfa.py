@@ -31,6 +31,7 @@ from authgate.domain.guard import LoginGuard
 from authgate.domain.ids import is_id
 from authgate.domain.keys import seal, unseal
 from authgate.domain.reauth import Reauthentication
+from authgate.domain.sessions import LOGIN_METHODS, LoginMethod
 from authgate.domain.totp import (
     MAX_CODE_LENGTH,
     TOTP_DIGITS,
@@ -87,10 +88,12 @@ async def mfa_status(stores: Stores, user_id: str) -> MfaStatus:
 
 
 class MfaChallenge(msgspec.Struct, frozen=True):
-    """An opened `mfa_token`: whose login it continues, and a stamp of the password that was checked."""
+    """An opened `mfa_token`: whose login it continues, a stamp of the user's password when the first step was
+    taken, and what that first step was (the password, or a link mailed to the address)."""
 
     user_id: str
     password_stamp: str
+    method: LoginMethod = "password"
 
 
 class MfaChallenges:
@@ -104,10 +107,10 @@ class MfaChallenges:
         self._clock = clock
         self.ttl = ttl
 
-    def issue(self, user: User) -> str:
+    def issue(self, user: User, method: LoginMethod = "password") -> str:
         expires = int(self._clock().timestamp()) + self.ttl
         nonce = base64.urlsafe_b64encode(os.urandom(9)).decode()
-        payload = f"{user.id}.{expires}.{nonce}.{self._stamp(user)}".encode()
+        payload = f"{user.id}.{expires}.{nonce}.{self._stamp(user)}.{method}".encode()
         return base64.urlsafe_b64encode(payload + self._mac(payload)).decode().rstrip("=")
 
     def open(self, token: str) -> MfaChallenge:
@@ -122,9 +125,13 @@ class MfaChallenges:
         if len(raw) <= 32 or not hmac.compare_digest(mac, self._mac(payload)):
             raise InvalidMfaToken()
         parts = payload.decode().split(".")
-        if len(parts) != 4 or int(parts[1]) <= self._clock().timestamp():  # 3 parts: made before the stamp was
+        # 3 parts: made before the stamp was; 4: before the method was (a password, then)
+        if len(parts) not in (4, 5) or int(parts[1]) <= self._clock().timestamp():
             raise InvalidMfaToken()
-        return MfaChallenge(user_id=parts[0], password_stamp=parts[3])
+        method = parts[4] if len(parts) == 5 else "password"
+        if method not in LOGIN_METHODS:
+            raise InvalidMfaToken()
+        return MfaChallenge(user_id=parts[0], password_stamp=parts[3], method=method)
 
     def follows_current_password(self, challenge: MfaChallenge, user: User) -> bool:
         """Whether the password checked before the token was issued is still the user's (the same hash)."""

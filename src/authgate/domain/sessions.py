@@ -24,7 +24,8 @@ from authgate.domain.users import User
 REFRESH_TOKEN_BYTES = 32
 MAX_REFRESH_TOKEN_LENGTH = 128
 
-LoginMethod = Literal["password", "passkey"]
+LoginMethod = Literal["password", "passkey", "email_link"]
+LOGIN_METHODS: tuple[LoginMethod, ...] = ("password", "passkey", "email_link")
 
 
 class Session(msgspec.Struct, kw_only=True):
@@ -39,18 +40,21 @@ class Session(msgspec.Struct, kw_only=True):
     second_factor: str | None = None
     """What proved the user's identity at login beside the password (`totp`, `recovery_code`), if anything."""
     method: LoginMethod = "password"
-    """How the login proved who the user is: a password (and maybe a second factor), or a passkey."""
+    """How the login proved who the user is: a password or a link mailed to the address (either maybe with a
+    second factor), or a passkey."""
 
     def is_active(self, now: datetime) -> bool:
         return self.ended_at is None and self.expires_at > now
 
     @property
     def amr(self) -> tuple[str, ...]:
-        """RFC 8176 authentication methods, for the `amr` claim: a password, and a one-time code if one was
-        given (a recovery code is one too); or a passkey, a key's proof of possession by a user its authenticator
-        verified (domain/passkeys.py)."""
+        """RFC 8176 authentication methods, for the `amr` claim: a password, or a one-time link mailed to the
+        address (`otp`), and `mfa` with a code of a second factor (a recovery code is one too); or a passkey, a
+        key's proof of possession by a user its authenticator verified (domain/passkeys.py)."""
         if self.method == "passkey":
             return ("swk", "user", "mfa")
+        if self.method == "email_link":
+            return ("otp",) if self.second_factor is None else ("otp", "mfa")
         return ("pwd",) if self.second_factor is None else ("pwd", "otp", "mfa")
 
 

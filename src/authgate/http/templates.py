@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 PAGES = (
     "login.html",
     "login_mfa.html",
+    "login_email.html",
     "register.html",
     "account.html",
     "error.html",

@@ -4,7 +4,7 @@
 -- whether it is synced to the user's other devices. `passkey_challenges_spent` holds the digest of every
 -- challenge a response was accepted for, until the challenge expires, so that none is accepted twice; the
 -- retention sweep deletes them after. A session's `method` is how its login proved who the user is: a password
--- (and maybe a second factor: `second_factor`) or a passkey.
+-- (and maybe a second factor: `second_factor`), a passkey, or a link mailed to the address (`email_link`).
 -- Times are integer microseconds since the Unix epoch (UTC).
 
 CREATE TABLE passkeys (
@@ -29,4 +29,5 @@ CREATE TABLE passkey_challenges_spent (
 
 CREATE INDEX passkey_challenges_spent_expires_idx ON passkey_challenges_spent (expires_at);
 
-ALTER TABLE sessions ADD COLUMN method TEXT NOT NULL DEFAULT 'password' CHECK (method IN ('password', 'passkey'));
+ALTER TABLE sessions ADD COLUMN method TEXT NOT NULL DEFAULT 'password'
+    CHECK (method IN ('password', 'passkey', 'email_link'));

@@ -1,5 +1,5 @@
 """/auth/verify-email, /auth/resend-verification, /auth/forgot-password, /auth/reset-password,
-/auth/confirm-email-change: the JSON side of the email flows (`domain/email_flows.py`).
+/auth/confirm-email-change, /auth/login/email: the JSON side of the email flows (`domain/email_flows.py`).
 
 Every endpoint that sends mail first calls `limit_mail` (the `email` rate-limit policy, per client IP and per
 account). A refused token is logged with its reason, never with the token.
@@ -15,19 +15,22 @@ from authgate.domain.email_tokens import Purpose, RefusedToken
 from authgate.domain.users import email_key, login_key
 from authgate.errors import (
     EmailAlreadyVerified,
+    EmailLoginDisabled,
     EmailTaken,
     FieldError,
     InvalidToken,
+    MfaRequired,
     Overloaded,
     RateLimited,
     ValidationFailed,
 )
 from authgate.http.bearer import authenticate
 from authgate.http.decoding import read_json
-from authgate.http.handlers.auth import client_info
+from authgate.http.handlers.auth import client_info, login_succeeded, token_response
 from authgate.http.operations import operation
 from authgate.http.request import Request
 from authgate.http.responses import JSON, Response, empty, static_json
+from authgate.http.schemas import TokenResponse
 from authgate.http.schemas_email import EmailAddressRequest, EmailTokenRequest, MailAccepted, ResetPasswordRequest
 
 security = logging.getLogger("authgate.security")
@@ -180,3 +183,43 @@ async def confirm_email_change(req: Request) -> Response:
         "email address changed", extra={"event": "email_change", "user_id": user.id, "request_id": req.request_id}
     )
     return empty(204)
+
+
+@operation(
+    "Mail me a sign-in link",
+    description="With AUTHGATE_EMAIL_LOGIN on. Answers 202 always, the same way and in the same time whether or not "
+    "an account has the address; the link (for `POST /auth/login/email/verify`) is mailed only when one does.",
+    tag="email",
+    request=EmailAddressRequest,
+    response=MailAccepted,
+    status=202,
+    errors=(EmailLoginDisabled, RateLimited),
+)
+async def send_login_link(req: Request) -> Response:
+    if not req.services.settings.email_login:
+        raise EmailLoginDisabled()
+    body = await read_json(req, _address)
+    await limit_mail(req, body.email)
+    req.services.email.send_login_link(body.email, client_info(req))
+    return accepted()
+
+
+@operation(
+    "Log in with a mailed link",
+    description="With the token of the link. Single use. Starts the session; for an account with two-step login on, "
+    "answers 403 `mfa_required` with an `mfa_token` for `/auth/login/mfa` instead.",
+    tag="auth",
+    request=EmailTokenRequest,
+    response=TokenResponse,
+    errors=(InvalidToken, EmailLoginDisabled, MfaRequired, RateLimited),
+)
+async def login_with_link(req: Request) -> Response:
+    await req.services.rate_limits.hit("login", ip=req.client_ip)
+    body = await read_json(req, _token)
+    try:
+        pair = await req.services.auth.login_email_link(body.token, client_info(req))
+    except RefusedToken as exc:
+        _refused(req, "login", exc)
+        raise
+    login_succeeded(req, pair)
+    return token_response(pair)

@@ -31,6 +31,13 @@ def _messages(exc: ValidationFailed) -> dict[str, str]:
     return errors
 
 
+def email_error(email: str) -> str | None:
+    """What is wrong with an address typed in a form, before it is validated (or None)."""
+    if not email:
+        return "Enter your email address"
+    return f"Must be at most {EMAIL_MAX} characters" if len(email) > EMAIL_MAX else None
+
+
 def _token(value: str | None) -> str:
     return (value or "")[: MAX_EMAIL_TOKEN_LENGTH + 1]  # longer is refused anyway; never echo a huge value
 
@@ -58,8 +65,8 @@ class EmailPages:
     async def forgot(self, req: Request) -> Response:
         form = await self.pages.pre_session_form(req)
         email = form.get("email", "").strip()
-        if not email or len(email) > EMAIL_MAX:
-            message = "Enter your email address" if not email else f"Must be at most {EMAIL_MAX} characters"
+        message = email_error(email)
+        if message is not None:
             return self._forgot_form(req, 422, email=email, errors={"email": message})
         await limit_mail(req, email)
         try:

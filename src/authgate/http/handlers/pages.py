@@ -215,6 +215,7 @@ class PageHandlers:
             next=next_path or "",
             notice=notice,
             passkeys=req.services.passkeys.relying_party.available,
+            email_login=req.services.settings.email_login,
         )
 
     @page("Sign in")
@@ -246,7 +247,7 @@ class PageHandlers:
             message = "Wrong username or password."
             return self.login_form(req, 422, username=username, message=message, next_path=next_path)
         except MfaRequired as exc:
-            return self._code_form(req, exc.mfa_token, next_path=next_path)
+            return self.code_form(req, exc.mfa_token, next_path=next_path)
         except (RateLimited, Forbidden) as exc:  # the back-off, or an unverified email address
             headers = [("retry-after", str(exc.retry_after))] if isinstance(exc, RateLimited) else []
             return self.login_form(
@@ -254,7 +255,7 @@ class PageHandlers:
             )
         return self.session_started(req, signed, next_path)
 
-    def _code_form(
+    def code_form(
         self,
         req: Request,
         mfa_token: str,
@@ -288,7 +289,7 @@ class PageHandlers:
             return self.redirect(login_url(next_path, "mfa_expired"))
         if not typed.strip() or len(typed) > MAX_FIELD:
             errors = {"code": "Enter the code from your authenticator app"}
-            return self._code_form(req, mfa_token, 422, errors=errors, next_path=next_path)
+            return self.code_form(req, mfa_token, 422, errors=errors, next_path=next_path)
         client = client_info(req, self.cookies.device(req))
         try:
             signed = await services.browser.login_second_factor(
@@ -302,10 +303,10 @@ class PageHandlers:
                 extra={"event": "mfa_failure", "client_ip": req.client_ip, "request_id": req.request_id},
             )
             errors = {"code": "That code is not valid"}
-            return self._code_form(req, mfa_token, 422, errors=errors, next_path=next_path)
+            return self.code_form(req, mfa_token, 422, errors=errors, next_path=next_path)
         except RateLimited as exc:
             headers = [("retry-after", str(exc.retry_after))]
-            return self._code_form(req, mfa_token, 429, message=exc.detail, next_path=next_path, headers=headers)
+            return self.code_form(req, mfa_token, 429, message=exc.detail, next_path=next_path, headers=headers)
         return self.session_started(req, signed, next_path)
 
     def session_started(self, req: Request, signed: BrowserLogin, next_path: str | None) -> Page:
