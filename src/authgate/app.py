@@ -110,6 +110,8 @@ def build_router(settings: Settings) -> Router:
     r.add("DELETE", "/users/{user_id}", users.delete_user)
     r.add("DELETE", "/users/{user_id}/mfa", mfa.reset)
     r.add("GET", "/users/{user_id}/sessions", users.list_user_sessions)
+    r.add("GET", "/users/{user_id}/passkeys", passkeys.list_user_passkeys)
+    r.add("DELETE", "/users/{user_id}/passkeys/{passkey_id}", passkeys.remove_user_passkey)
     r.add("POST", "/users/{user_id}/logout", users.logout_user)
     r.add("POST", "/users/import", imports.import_users)
     r.add("GET", "/audit", audit.list_events)

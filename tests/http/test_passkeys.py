@@ -71,7 +71,7 @@ def claims(access_token: str) -> dict[str, Any]:
 async def test_adding_a_passkey_and_logging_in_with_it(client: httpx.AsyncClient) -> None:
     alice = await register(client)
     token = (await login(client))["access_token"]
-    assert (await client.get("/auth/passkeys", headers=bearer(token))).json() == []
+    assert (await client.get("/auth/passkeys", headers=bearer(token))).json() == {"items": []}
 
     response = await client.post(
         "/auth/passkeys/registration-options", json={"password": PASSWORD}, headers=bearer(token)
@@ -93,7 +93,7 @@ async def test_adding_a_passkey_and_logging_in_with_it(client: httpx.AsyncClient
     passkey = created.json()
     assert passkey["name"] == "Laptop" and passkey["backed_up"] is True and passkey["transports"] == ["internal"]
     assert passkey["credential_id"] == authenticator.credentials[0].id and passkey["last_used_at"] is None
-    assert (await client.get("/auth/passkeys", headers=bearer(token))).json() == [passkey]
+    assert (await client.get("/auth/passkeys", headers=bearer(token))).json() == {"items": [passkey]}
 
     # A second options call excludes it: the authenticator refuses to make another for the same account.
     again = await registration_options(client, token)
@@ -115,7 +115,7 @@ async def test_adding_a_passkey_and_logging_in_with_it(client: httpx.AsyncClient
     refreshed = await client.post("/auth/refresh", json={"refresh_token": pair["refresh_token"]})
     assert refreshed.status_code == 200
     assert claims(refreshed.json()["access_token"])["amr"] == ["swk", "user", "mfa"]
-    listed = (await client.get("/auth/passkeys", headers=bearer(token))).json()
+    listed = (await client.get("/auth/passkeys", headers=bearer(token))).json()["items"]
     assert listed[0]["last_used_at"] is not None
 
 
@@ -168,7 +168,7 @@ async def test_answers_for_another_purpose_user_or_site_are_refused(client: http
         422,
         "validation_failed",
     )
-    assert (await client.get("/auth/passkeys", headers=bearer(alice))).json() == []
+    assert (await client.get("/auth/passkeys", headers=bearer(alice))).json() == {"items": []}
 
     await add_passkey(client, alice, authenticator)
     assert_problem(
@@ -306,7 +306,7 @@ async def test_another_users_passkey_cannot_be_removed(client: httpx.AsyncClient
     assert_problem(
         await client.delete(f"/auth/passkeys/{passkey['id']}", headers=bearer(bob)), 404, "passkey_not_found"
     )
-    assert len((await client.get("/auth/passkeys", headers=bearer(alice))).json()) == 1
+    assert len((await client.get("/auth/passkeys", headers=bearer(alice))).json()["items"]) == 1
 
 
 @pytest.mark.parametrize("issuer", ["http://127.0.0.1:8080", "http://[::1]:8080"])
@@ -382,10 +382,44 @@ async def test_hostile_answers_get_a_clear_4xx(client: httpx.AsyncClient) -> Non
         {},
     ):
         assert_problem(await client.post("/auth/login/passkey", json=body), 422, "validation_failed")
-    assert len((await client.get("/auth/passkeys", headers=bearer(token))).json()) == 1
+    assert len((await client.get("/auth/passkeys", headers=bearer(token))).json()["items"]) == 1
 
     # Transports the browser may not name are not kept (nor repeated ones).
     answer = SoftAuthenticator().create(await registration_options(client, token), ORIGIN)
     answer["response"]["transports"] = ["x y", "usb", "hybrid", "usb", "<script>"]
     added = await client.post("/auth/passkeys", json={"credential": answer}, headers=bearer(token))
     assert added.status_code == 201 and added.json()["transports"] == ["usb", "hybrid"]
+
+
+async def test_an_admin_lists_and_removes_a_users_passkeys(client: httpx.AsyncClient, app: App) -> None:
+    alice = await register(client)
+    token = (await login(client))["access_token"]
+    authenticator = SoftAuthenticator()
+    phone = await add_passkey(client, token, authenticator, "Phone")
+    await add_passkey(client, token, SoftAuthenticator(), "Laptop")
+    admin = await make_admin(app)
+    listed = (await client.get(f"/users/{alice['id']}/passkeys", headers=admin)).json()["items"]
+    assert [p["name"] for p in listed] == ["Phone", "Laptop"]
+    assert (await client.get(f"/users/{alice['id']}", headers=admin)).json()["passkeys"] == 2
+    assert_problem(await client.get(f"/users/{alice['id']}/passkeys", headers=bearer(token)), 403, "forbidden")
+    assert_problem(
+        await client.get("/users/00000000-0000-7000-8000-000000000000/passkeys", headers=admin), 404, "user_not_found"
+    )
+
+    removed = await client.delete(f"/users/{alice['id']}/passkeys/{phone['id']}", headers=admin)
+    assert removed.status_code == 204
+    assert_problem(
+        await client.delete(f"/users/{alice['id']}/passkeys/{phone['id']}", headers=admin), 404, "passkey_not_found"
+    )
+    assert_problem(
+        await client.delete(f"/users/not-an-id/passkeys/{phone['id']}", headers=admin), 404, "user_not_found"
+    )
+    assert_problem(
+        await passkey_login(client, authenticator.get(await login_options(client), ORIGIN)), 401, "invalid_passkey"
+    )
+    assert [p["name"] for p in (await client.get("/auth/passkeys", headers=bearer(token))).json()["items"]] == [
+        "Laptop"
+    ]
+    events = (await client.get("/audit", params={"event": "passkey_removed"}, headers=admin)).json()["items"]
+    assert [(e["user_id"], e["detail"]["name"], e["detail"]["by"]) for e in events] == [(alice["id"], "Phone", "admin")]
+    assert events[0]["actor_id"] is not None and events[0]["actor_id"] != alice["id"]

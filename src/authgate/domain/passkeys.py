@@ -35,8 +35,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
 
+from authgate.domain.audit import DetailValue
 from authgate.domain.auth import Principal
-from authgate.domain.clients import ClientInfo, client_event
+from authgate.domain.clients import ClientInfo, by_whom, client_event
 from authgate.domain.clock import Clock
 from authgate.domain.ids import is_id, new_id
 from authgate.domain.reauth import Reauthentication
@@ -47,6 +48,7 @@ from authgate.errors import (
     PasskeyNotFound,
     PasskeysUnavailable,
     TooManyPasskeys,
+    UserNotFound,
     ValidationFailed,
 )
 
@@ -246,21 +248,34 @@ class Passkeys:
         self._changed(user, "added", passkey.name)
         return passkey
 
-    async def list(self, principal: Principal) -> list[Passkey]:
+    async def list(self, user_id: str) -> list[Passkey]:
+        """A user's passkeys, oldest first; UserNotFound when there is no such user (an admin's question)."""
         async with self.db.reader() as r:
-            return await r.passkeys.list_for_user(principal.user.id)
+            if not is_id(user_id) or await r.users.get(user_id) is None:
+                raise UserNotFound()
+            return await r.passkeys.list_for_user(user_id)
 
-    async def remove(self, principal: Principal, passkey_id: str, client: ClientInfo) -> None:
-        user = principal.user
+    async def remove(self, user_id: str, passkey_id: str, client: ClientInfo, *, actor_id: str | None = None) -> None:
+        """The user removes one of their passkeys, or an admin (`actor_id`) removes it for them (a lost or stolen
+        device). UserNotFound, PasskeyNotFound; audited (with the admin) and mailed to the user."""
+        if not is_id(user_id):
+            raise UserNotFound()
         if not is_id(passkey_id):
             raise PasskeyNotFound()
         now = self.clock()
         async with self.db.transaction() as tx:
-            removed = await tx.passkeys.delete(user.id, passkey_id)
+            user = await tx.users.get(user_id)
+            if user is None:
+                raise UserNotFound()
+            removed = await tx.passkeys.delete(user_id, passkey_id)
             if removed is None:
                 raise PasskeyNotFound()
-            detail = {"passkey_id": passkey_id, "name": removed.name}
-            await tx.audit.add(client_event("passkey_removed", client, now, user_id=user.id, detail=detail))
+            detail: dict[str, DetailValue] = {"passkey_id": passkey_id, "name": removed.name}
+            if actor_id is not None:
+                detail |= by_whom(actor_id)
+            await tx.audit.add(
+                client_event("passkey_removed", client, now, user_id=user_id, actor_id=actor_id, detail=detail)
+            )
         self._changed(user, "removed", removed.name)
 
     # -- logging in ----------------------------------------------------------------------------------------------

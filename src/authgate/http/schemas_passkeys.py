@@ -115,3 +115,8 @@ class PasskeyResponse(msgspec.Struct, kw_only=True):
             created_at=passkey.created_at,
             last_used_at=passkey.last_used_at,
         )
+
+
+class PasskeyList(msgspec.Struct, kw_only=True):
+    items: list[PasskeyResponse]
+    """Oldest first."""

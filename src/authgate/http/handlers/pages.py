@@ -417,7 +417,7 @@ class PageHandlers:
             current_session=principal.session,
             sessions=sessions,
             mfa=await req.services.mfa.status(principal),
-            passkeys=await passkeys.list(principal) if passkeys.relying_party.available else None,
+            passkeys=await passkeys.list(principal.user.id) if passkeys.relying_party.available else None,
             csrf_token=csrf.session_token(req.services.browser.csrf_secret, principal.session.id),
             errors=errors or {},
             notice=notice,

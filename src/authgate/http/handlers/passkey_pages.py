@@ -121,7 +121,7 @@ class PasskeyPages:
         if principal is None:
             return self.pages.redirect(login_url(DEFAULT_NEXT))
         try:
-            await req.services.passkeys.remove(principal, form.get("passkey_id", ""), client_info(req))
+            await req.services.passkeys.remove(principal.user.id, form.get("passkey_id", ""), client_info(req))
         except PasskeyNotFound:
             return self.pages.redirect("/account?notice=passkey_gone#passkeys")
         security.info("passkey removed", extra={"event": "passkey_removed", "user_id": principal.user.id})

@@ -1,5 +1,6 @@
 """/auth/passkeys and /auth/login/passkey: adding, listing and removing passkeys, and logging in with one
-(`domain/passkeys.py`). Each takes two calls: options for the browser's WebAuthn call, then what it answered."""
+(`domain/passkeys.py`); adding and logging in take two calls each, options for the browser's WebAuthn call, then
+what it answered. An admin's view and removal are `/users/{user_id}/passkeys`."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ from authgate.errors import (
     PasskeysUnavailable,
     RateLimited,
     TooManyPasskeys,
+    UserNotFound,
 )
-from authgate.http.bearer import authenticate
+from authgate.http.bearer import authenticate, require_role
 from authgate.http.decoding import read_json
 from authgate.http.handlers.auth import client_info, login_succeeded, token_response
 from authgate.http.operations import operation
@@ -24,6 +26,7 @@ from authgate.http.request import Request
 from authgate.http.responses import Response, empty, json_response
 from authgate.http.schemas import TokenResponse
 from authgate.http.schemas_passkeys import (
+    PasskeyList,
     PasskeyLoginRequest,
     PasskeyOptions,
     PasskeyOptionsRequest,
@@ -79,10 +82,11 @@ async def add(req: Request) -> Response:
     return json_response(PasskeyResponse.of(passkey), 201)
 
 
-@operation("My passkeys", tag="account", auth="bearer", response=list[PasskeyResponse])
+@operation("My passkeys", tag="account", auth="bearer", response=PasskeyList)
 async def list_passkeys(req: Request) -> Response:
     principal = await authenticate(req)
-    return json_response([PasskeyResponse.of(p) for p in await req.services.passkeys.list(principal)])
+    passkeys = await req.services.passkeys.list(principal.user.id)
+    return json_response(PasskeyList(items=[PasskeyResponse.of(p) for p in passkeys]))
 
 
 @operation(
@@ -96,7 +100,7 @@ async def list_passkeys(req: Request) -> Response:
 )
 async def remove(req: Request) -> Response:
     principal = await authenticate(req)
-    await req.services.passkeys.remove(principal, req.params["passkey_id"], client_info(req))
+    await req.services.passkeys.remove(principal.user.id, req.params["passkey_id"], client_info(req))
     security.info(
         "passkey removed",
         extra={"event": "passkey_removed", "user_id": principal.user.id, "request_id": req.request_id},
@@ -140,3 +144,37 @@ async def login(req: Request) -> Response:
         raise
     login_succeeded(req, pair)
     return token_response(pair)
+
+
+@operation(
+    "List a user's passkeys",
+    description="Oldest first: each one's name, when it was added and last used, whether it is synced.",
+    tag="users",
+    auth="admin",
+    response=PasskeyList,
+    errors=(UserNotFound,),
+)
+async def list_user_passkeys(req: Request) -> Response:
+    await require_role(req, "admin")
+    passkeys = await req.services.passkeys.list(req.params["user_id"])
+    return json_response(PasskeyList(items=[PasskeyResponse.of(p) for p in passkeys]))
+
+
+@operation(
+    "Remove a user's passkey",
+    description="For a lost or stolen device: the passkey no longer signs the user in. Audited with the admin, "
+    "and mailed to the user.",
+    tag="users",
+    auth="admin",
+    status=204,
+    errors=(UserNotFound, PasskeyNotFound),
+)
+async def remove_user_passkey(req: Request) -> Response:
+    admin = await require_role(req, "admin")
+    target = req.params["user_id"]
+    await req.services.passkeys.remove(target, req.params["passkey_id"], client_info(req), actor_id=admin.user.id)
+    security.info(
+        "passkey removed by an admin",
+        extra={"event": "passkey_removed", "user_id": admin.user.id, "target_id": target, "request_id": req.request_id},
+    )
+    return empty(204)
