@@ -7,6 +7,7 @@ know, since browsers add more over time; the values are checked by py_webauthn i
 
 from __future__ import annotations
 
+import base64
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -104,8 +105,6 @@ class PasskeyResponse(msgspec.Struct, kw_only=True):
 
     @classmethod
     def of(cls, passkey: Passkey) -> PasskeyResponse:
-        import base64
-
         return cls(
             id=passkey.id,
             name=passkey.name,
