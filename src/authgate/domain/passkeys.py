@@ -107,6 +107,9 @@ class RelyingParty(msgspec.Struct, frozen=True):
 
 
 class PasskeyChallenges:
+    """The WebAuthn challenges, stateless: what one is for, its expiry, its user (registration) and a nonce, under
+    an HMAC of the server secret CHALLENGE_SECRET. That they are answered once is the store's part."""
+
     def __init__(self, secret: bytes, clock: Clock, ttl: int = CHALLENGE_TTL) -> None:
         self._secret = secret
         self._clock = clock
@@ -140,6 +143,8 @@ class PasskeyChallenges:
 
 
 class Passkeys:
+    """The passkeys' use cases: adding (with the password), listing and removing them, and the login's check."""
+
     def __init__(
         self,
         *,
