@@ -358,7 +358,7 @@ def test_a_passkey_added_and_used_to_sign_in(tmp_path: Path, browser: Any) -> No
         assert "not used yet" in listed.inner_text()
         assert error.is_hidden()
         assert section.get_by_label("Password").input_value() == ""
-        _shot(page, "account-passkey")
+        _shot(page, "16-account-passkey")
 
         credentials = held()
         assert len(credentials) == 1, credentials
@@ -368,7 +368,7 @@ def test_a_passkey_added_and_used_to_sign_in(tmp_path: Path, browser: Any) -> No
         # Sign out, and in with the passkey: no username, no password.
         page.locator("header").get_by_role("button", name="Sign out").click()
         page.wait_for_url(f"{url}/login?notice=signed_out")
-        _shot(page, "login-passkey")
+        _shot(page, "17-login-passkey")
         page.get_by_role("button", name="Sign in with a passkey").click()
         page.wait_for_url(f"{url}/account")
         assert page.get_by_role("heading", name="Hello, lin").is_visible()
