@@ -92,6 +92,7 @@ def build_router(settings: Settings) -> Router:
     r.add("GET", "/auth/passkeys", passkeys.list_passkeys)
     r.add("POST", "/auth/passkeys", passkeys.add)
     r.add("POST", "/auth/passkeys/registration-options", passkeys.registration_options)
+    r.add("PATCH", "/auth/passkeys/{passkey_id}", passkeys.rename)
     r.add("DELETE", "/auth/passkeys/{passkey_id}", passkeys.remove)
     r.add("POST", "/auth/introspect", auth.introspect)
     r.add("PATCH", "/auth/me", profile.update_me)

@@ -156,6 +156,18 @@ async def test_a_passkey_is_deleted_by_its_user_only_and_once(db: Database) -> N
         assert await tx.passkeys.add(passkey_for(bob, b"alice's"))
 
 
+async def test_a_passkey_is_renamed_by_its_user_only(db: Database) -> None:
+    alice, bob = await add_user(db, "alice"), await add_user(db, "bob")
+    passkey = passkey_for(alice, b"renamed")
+    async with db.transaction() as tx:
+        await tx.passkeys.add(passkey)
+        assert await tx.passkeys.rename(bob.id, passkey.id, "Bob's now") is None
+        assert await tx.passkeys.rename(alice.id, new_id(), "Nobody's") is None
+        renamed = await tx.passkeys.rename(alice.id, passkey.id, "Work laptop")
+    assert renamed == msgspec.structs.replace(passkey, name="Work laptop")
+    assert await stored(db, passkey) == renamed
+
+
 async def test_deleting_the_user_deletes_their_passkeys(db: Database) -> None:
     alice, bob = await add_user(db, "alice"), await add_user(db, "bob")
     alices = [passkey_for(alice, b"alice-1"), passkey_for(alice, b"alice-2", created_at=NOW + timedelta(seconds=1))]

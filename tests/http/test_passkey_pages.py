@@ -102,6 +102,9 @@ async def test_wrong_answers_come_back_as_messages(client: httpx.AsyncClient) ->
     )
     refused = await client.post("/account/passkeys/add", data={"csrf_token": token, "credential": json.dumps(other)})
     assert refused.status_code == 422 and "was not accepted" in refused.text
+    data = {"csrf_token": token, "credential": json.dumps(other), "passkey_name": "a\x00b"}
+    named = await client.post("/account/passkeys/add", data=data)
+    assert named.status_code == 422 and "Must not contain control characters" in named.text
 
     client.cookies.clear()
     token = await form_token(client, "/login")

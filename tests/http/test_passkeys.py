@@ -423,3 +423,29 @@ async def test_an_admin_lists_and_removes_a_users_passkeys(client: httpx.AsyncCl
     events = (await client.get("/audit", params={"event": "passkey_removed"}, headers=admin)).json()["items"]
     assert [(e["user_id"], e["detail"]["name"], e["detail"]["by"]) for e in events] == [(alice["id"], "Phone", "admin")]
     assert events[0]["actor_id"] is not None and events[0]["actor_id"] != alice["id"]
+
+
+async def test_a_passkey_is_renamed(client: httpx.AsyncClient) -> None:
+    await register(client)
+    await register(client, "bob")
+    token, bob = (await login(client))["access_token"], (await login(client, "bob"))["access_token"]
+    passkey = await add_passkey(client, token, SoftAuthenticator(), "Phone")
+    path = f"/auth/passkeys/{passkey['id']}"
+    renamed = await client.patch(path, json={"name": "  Old phone "}, headers=bearer(token))
+    assert renamed.status_code == 200 and renamed.json() == {**passkey, "name": "Old phone"}
+    assert (await client.patch(path, json={"name": ""}, headers=bearer(token))).json()["name"] == "Passkey"
+    assert_problem(await client.patch(path, json={"name": "x"}, headers=bearer(bob)), 404, "passkey_not_found")
+    assert_problem(await client.patch(path, json={"name": "x" * 65}, headers=bearer(token)), 422, "validation_failed")
+    assert_problem(await client.patch(path, json={"nom": "x"}, headers=bearer(token)), 422, "validation_failed")
+    for bad in ("a\x00b", "line\nbreak", "\x1b[31m"):
+        refused = await client.patch(path, json={"name": bad}, headers=bearer(token))
+        assert assert_problem(refused, 422, "validation_failed")["errors"][0]["field"] == "name", bad
+    listed = (await client.get("/auth/passkeys", headers=bearer(token))).json()["items"]
+    assert [p["name"] for p in listed] == ["Passkey"]
+
+    # Adding one: refused before the answer is checked, so the same answer works with a good name.
+    answer = SoftAuthenticator().create(await registration_options(client, token), ORIGIN)
+    refused = await client.post("/auth/passkeys", json={"credential": answer, "name": "a\x00b"}, headers=bearer(token))
+    assert assert_problem(refused, 422, "validation_failed")["errors"][0]["field"] == "name"
+    added = await client.post("/auth/passkeys", json={"credential": answer, "name": "Tablet"}, headers=bearer(token))
+    assert added.status_code == 201, added.text

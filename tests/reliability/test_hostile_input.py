@@ -84,7 +84,9 @@ def auth_for(target: Target, template: str, user: dict[str, str]) -> dict[str, s
 
 
 def concrete(template: str) -> str:
-    return template.replace("{user_id}", str(uuid.uuid4())).replace("{session_id}", str(uuid.uuid4()))
+    for name in ("{user_id}", "{session_id}", "{passkey_id}"):
+        template = template.replace(name, str(uuid.uuid4()))
+    return template
 
 
 def assert_refused(target: Target, method: str, template: str, api: bool, response: RawResponse) -> None:
@@ -324,6 +326,7 @@ def json_bodies(target: Target) -> dict[tuple[str, str], tuple[dict[str, Any], d
         ("POST", "/auth/mfa/recovery-codes"): ({"password": PASSWORD, "code": "abcde-fghjk"}, user_auth, ""),
         ("POST", "/auth/passkeys/registration-options"): ({"password": PASSWORD}, user_auth, ""),
         ("POST", "/auth/passkeys"): ({"credential": created, "name": "Phone"}, user_auth, ""),
+        ("PATCH", "/auth/passkeys/{passkey_id}"): ({"name": "Phone"}, user_auth, ""),
         ("POST", "/auth/login/passkey"): ({"credential": asserted}, {}, ""),
         ("POST", "/auth/login/email"): ({"email": f"{name}@example.com"}, {}, ""),
         ("POST", "/auth/login/email/verify"): ({"token": token}, {}, ""),
@@ -350,7 +353,7 @@ def test_a_nul_in_every_string_field_of_every_json_body(target: Target, stack: c
             for holder in path:
                 original = original[holder]
             for value in (original[:2] + "\x00" + original[2:], "\x00"):
-                url = template.replace("{user_id}", user_id)
+                url = template.replace("{user_id}", user_id).replace("{passkey_id}", str(uuid.uuid4()))
                 response = http.request(method, url, json=with_value(body, path, value), headers=headers)
                 where = f"{method} {template} {'.'.join(map(str, path))}"
                 assert response.status_code < 500, (where, response.text)

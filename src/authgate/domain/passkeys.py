@@ -28,6 +28,7 @@ import hashlib
 import hmac
 import json
 import os
+import unicodedata
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -205,12 +206,13 @@ class Passkeys:
     ) -> Passkey:
         """Check what `navigator.credentials.create()` answered to this user's challenge and keep the passkey.
         ValidationFailed on `credential` when it is not a valid answer (or answers a challenge spent, expired or
-        made for someone else)."""
+        made for someone else), on `name` for control characters."""
         from webauthn import verify_registration_response
         from webauthn.helpers.exceptions import WebAuthnException
 
         rp = self._available()
         user = principal.user
+        listed_as = _name(name)
         challenge = _challenge_of(credential)
         expires = self.challenges.open(challenge, "register", user.id) if challenge is not None else None
         if challenge is None or expires is None:
@@ -234,7 +236,7 @@ class Passkeys:
             credential_id=verified.credential_id,
             public_key=verified.credential_public_key,
             sign_count=verified.sign_count,
-            name=name.strip() or "Passkey",
+            name=listed_as,
             backed_up=verified.credential_backed_up,
             transports=tuple(dict.fromkeys(known)),
             created_at=now,
@@ -259,6 +261,16 @@ class Passkeys:
             if not is_id(user_id) or await r.users.get(user_id) is None:
                 raise UserNotFound()
             return await r.passkeys.list_for_user(user_id)
+
+    async def rename(self, user_id: str, passkey_id: str, name: str) -> Passkey:
+        """The user's passkey under a new name (an empty one reads "Passkey"); PasskeyNotFound."""
+        if not is_id(passkey_id):
+            raise PasskeyNotFound()
+        async with self.db.transaction() as tx:
+            renamed = await tx.passkeys.rename(user_id, passkey_id, _name(name))
+        if renamed is None:
+            raise PasskeyNotFound()
+        return renamed
 
     async def remove(self, user_id: str, passkey_id: str, client: ClientInfo, *, actor_id: str | None = None) -> None:
         """The user removes one of their passkeys, or an admin (`actor_id`) removes it for them (a lost or stolen
@@ -385,6 +397,14 @@ _MALFORMED = (
     binascii.Error,
 )
 """What py_webauthn (its JSON and CBOR parsers) may let escape on malformed input, beside its WebAuthnException."""
+
+
+def _name(typed: str) -> str:
+    """The name a passkey is listed by: trimmed, "Passkey" when empty; ValidationFailed on `name` for control
+    characters (a NUL, which PostgreSQL's text cannot hold, a line break that would garble the mail)."""
+    if any(unicodedata.category(c) == "Cc" for c in typed):
+        raise ValidationFailed([FieldError("name", "must not contain control characters")])
+    return typed.strip() or "Passkey"
 
 
 def _reason(exc: BaseException) -> str:

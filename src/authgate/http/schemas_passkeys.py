@@ -80,6 +80,10 @@ class PasskeyRegistrationRequest(msgspec.Struct, kw_only=True, forbid_unknown_fi
     """Empty: "Passkey"."""
 
 
+class PasskeyRenameRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    name: PasskeyName
+
+
 class PasskeyLoginRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     credential: AuthenticationCredential
 

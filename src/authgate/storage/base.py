@@ -215,6 +215,9 @@ class PasskeyStore(Protocol):
         """Record a login with the passkey, atomically, and only if `sign_count` moved its counter forward (or both
         are 0: an authenticator that keeps none): False when another login got there first."""
 
+    async def rename(self, user_id: str, passkey_id: str, name: str) -> Passkey | None:
+        """Rename the user's passkey; the passkey renamed, or None when the user has no such passkey."""
+
     async def delete(self, user_id: str, passkey_id: str) -> Passkey | None:
         """Remove the user's passkey; the one removed, or None when the user has no such passkey."""
 

@@ -75,6 +75,15 @@ class PostgresPasskeys:
         )
         return _count(status) == 1
 
+    async def rename(self, user_id: str, passkey_id: str, name: str) -> Passkey | None:
+        row = await self.conn.fetchrow(
+            f"UPDATE passkeys SET name = $3 WHERE id = $1::uuid AND user_id = $2::uuid RETURNING {_COLUMNS}",
+            passkey_id,
+            user_id,
+            name,
+        )
+        return None if row is None else _passkey(row)
+
     async def delete(self, user_id: str, passkey_id: str) -> Passkey | None:
         row = await self.conn.fetchrow(
             f"DELETE FROM passkeys WHERE id = $1::uuid AND user_id = $2::uuid RETURNING {_COLUMNS}",

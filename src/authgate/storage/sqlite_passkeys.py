@@ -74,6 +74,13 @@ class SqlitePasskeys:
         )
         return cur.rowcount == 1
 
+    async def rename(self, user_id: str, passkey_id: str, name: str) -> Passkey | None:
+        row = self.conn.execute(
+            f"UPDATE passkeys SET name = ? WHERE id = ? AND user_id = ? RETURNING {_COLUMNS}",
+            (name, passkey_id, user_id),
+        ).fetchone()
+        return None if row is None else _passkey(row)
+
     async def delete(self, user_id: str, passkey_id: str) -> Passkey | None:
         row = self.conn.execute(
             f"DELETE FROM passkeys WHERE id = ? AND user_id = ? RETURNING {_COLUMNS}", (passkey_id, user_id)

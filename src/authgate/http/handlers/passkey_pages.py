@@ -106,8 +106,12 @@ class PasskeyPages:
         if not errors:
             try:
                 await req.services.passkeys.register(principal, msgspec.to_builtins(credential), name, client_info(req))
-            except ValidationFailed:
-                errors = {"passkey": "The passkey your browser made was not accepted: try again"}
+            except ValidationFailed as exc:
+                named = field_errors(exc, prefix="passkey_")
+                if "passkey_name" in named:
+                    errors = {"passkey_name": named["passkey_name"]}
+                else:
+                    errors = {"passkey": "The passkey your browser made was not accepted: try again"}
             except (TooManyPasskeys, PasskeysUnavailable) as exc:
                 errors = {"passkey": exc.title}
         if errors:

@@ -31,6 +31,7 @@ from authgate.http.schemas_passkeys import (
     PasskeyOptions,
     PasskeyOptionsRequest,
     PasskeyRegistrationRequest,
+    PasskeyRenameRequest,
     PasskeyResponse,
 )
 
@@ -39,6 +40,7 @@ security = logging.getLogger("authgate.security")
 _options = msgspec.json.Decoder(PasskeyOptionsRequest)
 _registration = msgspec.json.Decoder(PasskeyRegistrationRequest)
 _login = msgspec.json.Decoder(PasskeyLoginRequest)
+_rename = msgspec.json.Decoder(PasskeyRenameRequest)
 
 
 @operation(
@@ -87,6 +89,21 @@ async def list_passkeys(req: Request) -> Response:
     principal = await authenticate(req)
     passkeys = await req.services.passkeys.list(principal.user.id)
     return json_response(PasskeyList(items=[PasskeyResponse.of(p) for p in passkeys]))
+
+
+@operation(
+    "Rename a passkey",
+    tag="account",
+    auth="bearer",
+    request=PasskeyRenameRequest,
+    response=PasskeyResponse,
+    errors=(PasskeyNotFound,),
+)
+async def rename(req: Request) -> Response:
+    principal = await authenticate(req)
+    body = await read_json(req, _rename)
+    passkey = await req.services.passkeys.rename(principal.user.id, req.params["passkey_id"], body.name)
+    return json_response(PasskeyResponse.of(passkey))
 
 
 @operation(
