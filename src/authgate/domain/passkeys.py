@@ -66,7 +66,7 @@ TRANSPORTS = frozenset({"usb", "nfc", "ble", "smart-card", "hybrid", "internal"}
 """How a browser may reach an authenticator (WebAuthn's AuthenticatorTransport); others are not kept."""
 
 Purpose = Literal["register", "login"]
-PasskeyChange = Literal["added", "removed"]
+PasskeyChange = Literal["added", "removed", "removed_by_admin"]
 ChangedHook = Callable[[User, PasskeyChange, str], None]
 
 _PURPOSES: dict[Purpose, bytes] = {"register": b"r", "login": b"l"}
@@ -293,7 +293,7 @@ class Passkeys:
             await tx.audit.add(
                 client_event("passkey_removed", client, now, user_id=user_id, actor_id=actor_id, detail=detail)
             )
-        self._changed(user, "removed", removed.name)
+        self._changed(user, "removed" if actor_id is None else "removed_by_admin", removed.name)
 
     # -- logging in ----------------------------------------------------------------------------------------------
 
