@@ -101,7 +101,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     it to share passkeys with sibling hosts. Unset: the issuer's host; passkeys are off when that is an IP address
     (browsers refuse one: use `http://localhost:8080` as the issuer in development)."""
     passkey_origins: tuple[str, ...] = ()
-    """The origins (`https://host[:port]`) whose pages may use the passkeys; unset: the issuer's."""
+    """The origins (`https://host[:port]`) whose pages may use the passkeys, each on the relying party's domain (a
+    start-up error otherwise: browsers would refuse); unset: the issuer's."""
 
     # Passwords
     password_hash_memory_kib: Annotated[int, msgspec.Meta(ge=8, le=4 * 1024 * 1024)] = 19456
@@ -232,6 +233,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             parts = urlsplit(origin)
             if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
                 raise ConfigError(f"AUTHGATE_PASSKEY_ORIGINS: {origin!r} is not an origin (https://host[:port])")
+            host, rp_id = parts.hostname, self.passkey_rp_id.lower()
+            if host != rp_id and not host.endswith("." + rp_id):
+                raise ConfigError(
+                    f"AUTHGATE_PASSKEY_ORIGINS: {origin!r} is not on {self.passkey_rp_id!r} (AUTHGATE_PASSKEY_RP_ID):"
+                    " browsers refuse passkeys of a domain the page is not on"
+                )
         msgspec.structs.force_setattr(self, "passkey_origins", tuple(o.rstrip("/") for o in self.passkey_origins))
         if self.key_encryption_key is not None:
             from authgate.domain.keys import parse_key_encryption_key

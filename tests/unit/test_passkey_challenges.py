@@ -82,3 +82,10 @@ def test_the_relying_party_follows_the_issuer_unless_set() -> None:
     for bad in ("id.example.com", "ftp://id.example.com", "https://id.example.com/login", "https://"):
         with pytest.raises(ConfigError, match="AUTHGATE_PASSKEY_ORIGINS"):
             load_settings({"AUTHGATE_PASSKEY_ORIGINS": bad})
+    # An origin off the relying party's domain: browsers would refuse every passkey of its pages.
+    for env in (
+        {"AUTHGATE_ISSUER": "https://id.example.com", "AUTHGATE_PASSKEY_ORIGINS": "https://evil.example"},
+        {"AUTHGATE_PASSKEY_RP_ID": "example.com", "AUTHGATE_PASSKEY_ORIGINS": "https://notexample.com"},
+    ):
+        with pytest.raises(ConfigError, match="is not on"):
+            load_settings(env)
