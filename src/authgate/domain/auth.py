@@ -222,21 +222,19 @@ class AuthService:
         if not ok or user.disabled:
             await self._login_failed(attempt, user, client, "disabled" if ok else "wrong_password")
             raise InvalidCredentials()
-        if self.policy.require_verified_email and not user.email_verified:
-            # Only after the password: without it, nobody learns whether the address is verified.
-            await self._login_failed(attempt, user, client, "email_not_verified")
-            raise EmailNotVerified()
+        # Only after the password: without it, nobody learns whether the address is verified.
+        await self._refuse_unverified(attempt, user, client)
         if needs_rehash:
             user.password_hash = await self.pool.run(self.hasher.hash, password)
         device_token = await guard.succeeded(attempt, user) if guard is not None and attempt is not None else None
         known_device = attempt is not None and attempt.device is not None
-        second = self.second_factors
-        if second is not None and await second.required(user.id):
+        second_step = await self._second_step(user, "password")
+        if second_step is not None:
             if needs_rehash:
                 async with self.db.transaction() as tx:
                     user.updated_at = self.clock()
                     await tx.users.update(user)
-            raise MfaRequired(second.challenges.issue(user), second.challenges.ttl)
+            raise second_step
         return await self._start_session(user, client, device_token, rehashed=needs_rehash, known_device=known_device)
 
     async def login_second_factor(self, mfa_token: str, code: str, client: ClientInfo) -> TokenPair:
@@ -254,7 +252,7 @@ class AuthService:
             method = await second.verify(user, code, client)
         except MfaNotEnabled:
             raise InvalidMfaToken() from None  # turned off since the password step: that login is over
-        device_token = self.guard.devices.issue(user) if self.guard is not None else None
+        device_token = self._device_token(user)
         return await self._start_session(user, client, device_token, second_factor=method, method=challenge.method)
 
     async def login_email_link(self, token: str, client: ClientInfo) -> TokenPair:
@@ -264,11 +262,10 @@ class AuthService:
         if redeem is None:
             raise EmailLoginDisabled()
         user = await redeem(token)
-        second = self.second_factors
-        if second is not None and await second.required(user.id):
-            raise MfaRequired(second.challenges.issue(user, "email_link"), second.challenges.ttl)
-        device_token = self.guard.devices.issue(user) if self.guard is not None else None
-        return await self._start_session(user, client, device_token, method="email_link")
+        second_step = await self._second_step(user, "email_link")
+        if second_step is not None:
+            raise second_step
+        return await self._start_session(user, client, self._device_token(user), method="email_link")
 
     async def login_passkey(self, credential: Mapping[str, Any], client: ClientInfo) -> TokenPair:
         """A login with a passkey: what the browser's `navigator.credentials.get()` answered to a login challenge.
@@ -276,11 +273,27 @@ class AuthService:
         if self.passkeys is None:
             raise InvalidPasskey()
         user = await self.passkeys.authenticate(credential, client)
+        await self._refuse_unverified(None, user, client)
+        return await self._start_session(user, client, self._device_token(user), method="passkey")
+
+    async def _refuse_unverified(self, attempt: Attempt | None, user: User, client: ClientInfo) -> None:
+        """EmailNotVerified (the login audited as failed) when the policy wants a verified address and the user's
+        is not."""
         if self.policy.require_verified_email and not user.email_verified:
-            await self._login_failed(None, user, client, "email_not_verified")
+            await self._login_failed(attempt, user, client, "email_not_verified")
             raise EmailNotVerified()
-        device_token = self.guard.devices.issue(user) if self.guard is not None else None
-        return await self._start_session(user, client, device_token, method="passkey")
+
+    async def _second_step(self, user: User, first: LoginMethod) -> MfaRequired | None:
+        """The answer that asks for the code of two-step login after `first`, when the user has it on."""
+        second = self.second_factors
+        if second is None or not await second.required(user.id):
+            return None
+        return MfaRequired(second.challenges.issue(user, first), second.challenges.ttl)
+
+    def _device_token(self, user: User) -> str | None:
+        """Proof for the client's next logins that it is a known device (after a login that had no password
+        attempt to record it; `LoginGuard.succeeded` makes it for those)."""
+        return self.guard.devices.issue(user) if self.guard is not None else None
 
     async def _start_session(
         self,
