@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import pytest
 
+from authgate.domain.audit import AuditQuery, audit_event
 from authgate.domain.ids import new_id
 from authgate.domain.keys import generate_key
 from authgate.domain.server_secrets import server_secret
 from authgate.domain.sessions import RefreshToken, Session, hash_refresh_token, new_refresh_token
 from authgate.domain.signing import SigningKeys
+from authgate.domain.totp import TotpFactor
 from authgate.domain.users import User
 from authgate.errors import EmailTaken, UsernameTaken
 from authgate.storage import open_database
@@ -82,6 +86,25 @@ async def test_user_round_trip(db: Database) -> None:
     assert loaded is not None and loaded.created_at == NOW  # microseconds and time zone survive
 
 
+async def test_a_login_reads_the_user_and_whether_a_code_follows(db: Database) -> None:
+    user = make_user("alice")
+    async with db.transaction() as tx:
+        await tx.users.add(user)
+    async with db.reader() as r:
+        assert await r.users.get_for_login("alice") == (user, False)
+        assert await r.users.get_for_login("alice@example.com") == (user, False)
+        assert await r.users.get_for_login("nobody") is None
+    async with db.transaction() as tx:
+        await tx.mfa.put(TotpFactor(user_id=user.id, secret=b"sealed", created_at=NOW))
+    async with db.reader() as r:
+        assert await r.users.get_for_login("alice") == (user, False)  # not confirmed yet: no code asked
+    async with db.transaction() as tx:
+        assert await tx.mfa.confirm(user.id, NOW, 1, NOW)
+    async with db.reader() as r:
+        assert await r.users.get_for_login("alice") == (user, True)
+        assert await r.users.get_for_login("alice@example.com") == (user, True)
+
+
 async def test_unique_keys(db: Database) -> None:
     async with db.transaction() as tx:
         await tx.users.add(make_user("alice"))
@@ -122,6 +145,29 @@ async def test_update_and_delete(db: Database) -> None:
     async with db.transaction() as tx:
         assert await tx.users.delete(user.id) is True
         assert await tx.users.delete(user.id) is False
+
+
+async def test_a_session_is_added_with_its_login_event_or_not_at_all(db: Database) -> None:
+    user = make_user("frank")
+    async with db.transaction() as tx:
+        await tx.users.add(user)
+    session, first, _ = make_session(user)
+    event = audit_event("login_success", at=NOW, user_id=user.id, detail={"session_id": session.id})
+    async with db.writer() as w:
+        await w.sessions.add(session, first, event)
+    async with db.reader() as r:
+        assert await r.sessions.get(session.id) == session
+        assert await r.sessions.get_token(first.token_hash) == first
+        assert (await r.audit.page(AuditQuery())).events == [event]
+    # An event that cannot be written (its id is taken) takes the session and its token with it.
+    other, other_first, _ = make_session(user)
+    with pytest.raises((asyncpg.UniqueViolationError, sqlite3.IntegrityError)):
+        async with db.writer() as w:
+            await w.sessions.add(other, other_first, event)
+    async with db.reader() as r:
+        assert await r.sessions.get(other.id) is None
+        assert await r.sessions.get_token(other_first.token_hash) is None
+        assert (await r.audit.page(AuditQuery())).events == [event]
 
 
 async def test_sessions_and_rotation(db: Database) -> None:

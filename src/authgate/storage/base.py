@@ -57,6 +57,10 @@ class UserStore(Protocol):
     async def get_by_login(self, key: str) -> User | None:
         """The user whose username key or email key is `key`."""
 
+    async def get_for_login(self, key: str) -> tuple[User, bool] | None:
+        """`get_by_login`'s user, and whether their login asks for a code (a confirmed authenticator): what a
+        password login reads, in one round trip."""
+
     async def update(self, user: User) -> None:
         """Write every mutable field of `user` back; raises EmailTaken on a clash."""
 
@@ -73,7 +77,9 @@ class UserStore(Protocol):
 
 
 class SessionStore(Protocol):
-    async def add(self, session: Session, first_token: RefreshToken) -> None: ...
+    async def add(self, session: Session, first_token: RefreshToken, event: AuditEvent | None = None) -> None:
+        """The session with its first refresh token, and the audit `event` of the login that started it, as one
+        atomic call (one statement where `Database.writer()` has no transaction: a login's one round trip)."""
 
     async def get(self, session_id: str) -> Session | None: ...
 

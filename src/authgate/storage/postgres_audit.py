@@ -12,6 +12,33 @@ from authgate.domain.audit import AuditEvent, AuditPage, AuditQuery, first_id_at
 _COLUMNS = "id, at, event, outcome, user_id, actor_id, ip, user_agent, detail"
 
 
+def insert_event_sql(first: int) -> str:
+    """The INSERT of one event whose values are the parameters from `$first` on, in `event_args`' order (for a
+    statement that inserts an event beside something else: `PostgresSessions.add`)."""
+    n = range(first, first + 9)
+    return (
+        f"INSERT INTO audit_events ({_COLUMNS}) VALUES"
+        f" (${n[0]}, ${n[1]}, ${n[2]}, ${n[3]}, ${n[4]}::uuid, ${n[5]}::uuid, ${n[6]}, ${n[7]}, ${n[8]})"
+    )
+
+
+def event_args(event: AuditEvent) -> tuple[object, ...]:
+    return (
+        event.id,
+        event.at,
+        event.event,
+        event.outcome,
+        event.user_id,
+        event.actor_id,
+        event.ip,
+        event.user_agent,
+        event.detail,
+    )
+
+
+_INSERT = insert_event_sql(1)
+
+
 def _event(row: Any) -> AuditEvent:
     return AuditEvent(
         id=row[0],
@@ -52,18 +79,7 @@ class PostgresAudit:
         self.conn = conn
 
     async def add(self, event: AuditEvent) -> None:
-        await self.conn.execute(
-            f"INSERT INTO audit_events ({_COLUMNS}) VALUES ($1, $2, $3, $4, $5::uuid, $6::uuid, $7, $8, $9)",
-            event.id,
-            event.at,
-            event.event,
-            event.outcome,
-            event.user_id,
-            event.actor_id,
-            event.ip,
-            event.user_agent,
-            event.detail,
-        )
+        await self.conn.execute(_INSERT, *event_args(event))
 
     async def page(self, query: AuditQuery) -> AuditPage:
         sql, args = audit_page_sql(query)

@@ -9,6 +9,8 @@ from authgate.domain.sessions import RefreshToken, Session
 from authgate.domain.users import User
 
 USER_COLUMNS = "id, username, email, password_hash, roles, disabled, email_verified, created_at, updated_at"
+USER_WIDTH = 9
+"""How many columns USER_COLUMNS are: where a column read beside them starts."""
 SESSION_COLUMNS = (
     "s.id, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.ended_at, s.user_agent, s.ip, s.second_factor,"
     " s.method"

@@ -7,8 +7,10 @@ from datetime import datetime
 
 import asyncpg
 
+from authgate.domain.audit import AuditEvent
 from authgate.domain.sessions import RefreshToken, Session
 from authgate.domain.users import User
+from authgate.storage.postgres_audit import event_args, insert_event_sql
 from authgate.storage.postgres_rows import (
     JOINED_USER_COLUMNS,
     SESSION_COLUMNS,
@@ -18,17 +20,23 @@ from authgate.storage.postgres_rows import (
     user_from_row,
 )
 
+# A session and its first refresh token in one statement; with the login's audit event in it too, when given.
+_INSERT_SESSION = (
+    "s AS (INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip,"
+    " second_factor, method) VALUES ($1,$2,$3,$4,$5,$6,$7,$11,$12))"
+)
+_INSERT_REFRESH = " INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at) VALUES ($8,$1,$9,$10)"
+_ADD = f"WITH {_INSERT_SESSION}{_INSERT_REFRESH}"
+_ADD_WITH_EVENT = f"WITH {_INSERT_SESSION}, a AS ({insert_event_sql(13)}){_INSERT_REFRESH}"
+
 
 class PostgresSessions:
     def __init__(self, conn: asyncpg.Connection, changed: set[str]) -> None:
         self.conn = conn
         self._changed = changed
 
-    async def add(self, session: Session, first_token: RefreshToken) -> None:
-        await self.conn.execute(
-            "WITH s AS (INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at, user_agent, ip,"
-            " second_factor, method) VALUES ($1,$2,$3,$4,$5,$6,$7,$11,$12))"
-            " INSERT INTO refresh_tokens (token_hash, session_id, created_at, expires_at) VALUES ($8,$1,$9,$10)",
+    async def add(self, session: Session, first_token: RefreshToken, event: AuditEvent | None = None) -> None:
+        args = (
             session.id,
             session.user_id,
             session.created_at,
@@ -42,6 +50,10 @@ class PostgresSessions:
             session.second_factor,
             session.method,
         )
+        if event is None:
+            await self.conn.execute(_ADD, *args)
+        else:
+            await self.conn.execute(_ADD_WITH_EVENT, *args, *event_args(event))
 
     async def get(self, session_id: str) -> Session | None:
         row = await self.conn.fetchrow(f"SELECT {SESSION_COLUMNS} FROM sessions s WHERE s.id = $1::uuid", session_id)

@@ -9,7 +9,7 @@ import asyncpg
 from authgate.domain.users import User
 from authgate.errors import EmailTaken, UsernameTaken
 from authgate.storage.base import UserPage, UserQuery
-from authgate.storage.postgres_rows import USER_COLUMNS, user_from_row
+from authgate.storage.postgres_rows import USER_COLUMNS, USER_WIDTH, user_from_row
 from authgate.storage.userpage import PREFIX_END, WIDE, Dialect, count_prefix_sql, page_sql
 
 _ADMIN_LOCK = 0x61646D6E  # "admn": advisory lock id for changes that may remove an admin
@@ -26,6 +26,12 @@ def _unique_violation(exc: Exception) -> Exception:
 
 
 _DIALECT = Dialect("postgres")
+# The user a login names, with whether two-step login is on for them (see `UserStore.get_for_login`).
+_TWO_STEP = "EXISTS (SELECT 1 FROM totp_factors f WHERE f.user_id = users.id AND f.confirmed_at IS NOT NULL)"
+_GET_FOR_LOGIN = (
+    f"(SELECT {USER_COLUMNS}, {_TWO_STEP} FROM users WHERE username_key = $1)"
+    f" UNION ALL (SELECT {USER_COLUMNS}, {_TWO_STEP} FROM users WHERE email_key = $1) LIMIT 1"
+)
 
 
 def user_page_sql(query: UserQuery, wide: tuple[bool, bool] = (False, False)) -> tuple[str, list[object]]:
@@ -101,6 +107,10 @@ class PostgresUsers:
             key,
         )
         return None if row is None else user_from_row(row)
+
+    async def get_for_login(self, key: str) -> tuple[User, bool] | None:
+        row = await self.conn.fetchrow(_GET_FOR_LOGIN, key)
+        return None if row is None else (user_from_row(row), row[USER_WIDTH])
 
     async def update(self, user: User) -> None:
         self._changed.add(user.id)

@@ -25,6 +25,24 @@ def _event(row: tuple) -> AuditEvent:  # type: ignore[type-arg]
     )
 
 
+def insert_event(conn: sqlite3.Connection, event: AuditEvent) -> None:
+    """One event, on `conn` (also for `SqliteSessions.add`, in the same transaction)."""
+    conn.execute(
+        f"INSERT INTO audit_events ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
+        (
+            event.id,
+            (event.at - _EPOCH) // timedelta(microseconds=1),
+            event.event,
+            event.outcome,
+            event.user_id,
+            event.actor_id,
+            event.ip,
+            event.user_agent,
+            event.detail,
+        ),
+    )
+
+
 def audit_page_sql(query: AuditQuery) -> tuple[str, list[object]]:
     where: list[str] = []
     args: list[object] = []
@@ -50,20 +68,7 @@ class SqliteAudit:
         self.conn = conn
 
     async def add(self, event: AuditEvent) -> None:
-        self.conn.execute(
-            f"INSERT INTO audit_events ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
-            (
-                event.id,
-                (event.at - _EPOCH) // timedelta(microseconds=1),
-                event.event,
-                event.outcome,
-                event.user_id,
-                event.actor_id,
-                event.ip,
-                event.user_agent,
-                event.detail,
-            ),
-        )
+        insert_event(self.conn, event)
 
     async def page(self, query: AuditQuery) -> AuditPage:
         sql, args = audit_page_sql(query)

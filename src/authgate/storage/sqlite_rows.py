@@ -15,6 +15,8 @@ def optional_time(value: int | None) -> datetime | None:
 
 
 USER_COLUMNS = "id, username, email, password_hash, roles, disabled, email_verified, created_at, updated_at"
+USER_WIDTH = 9
+"""How many columns USER_COLUMNS are: where a column read beside them starts."""
 
 
 def user_from_row(row: tuple) -> User:  # type: ignore[type-arg]

@@ -6,9 +6,11 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 
+from authgate.domain.audit import AuditEvent
 from authgate.domain.clock import to_micros as _ts
 from authgate.domain.sessions import RefreshToken, Session, rotatable
 from authgate.domain.users import User
+from authgate.storage.sqlite_audit import insert_event
 from authgate.storage.sqlite_rows import (
     JOINED_USER_COLUMNS,
     SESSION_COLUMNS,
@@ -23,7 +25,7 @@ class SqliteSessions:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 
-    async def add(self, session: Session, first_token: RefreshToken) -> None:
+    async def add(self, session: Session, first_token: RefreshToken, event: AuditEvent | None = None) -> None:
         self.conn.execute(
             "INSERT INTO sessions"
             " (id, user_id, created_at, last_used_at, expires_at, user_agent, ip, second_factor, method)"
@@ -41,6 +43,8 @@ class SqliteSessions:
             ),
         )
         self._add_token(first_token)
+        if event is not None:
+            insert_event(self.conn, event)
 
     def _add_token(self, token: RefreshToken) -> None:
         self.conn.execute(

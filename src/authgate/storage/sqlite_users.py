@@ -9,7 +9,7 @@ from authgate.domain.clock import to_micros as _ts
 from authgate.domain.users import User
 from authgate.errors import EmailTaken, UsernameTaken
 from authgate.storage.base import UserPage, UserQuery
-from authgate.storage.sqlite_rows import USER_COLUMNS, user_from_row
+from authgate.storage.sqlite_rows import USER_COLUMNS, USER_WIDTH, user_from_row
 from authgate.storage.userpage import PREFIX_END, WIDE, Dialect, count_prefix_sql, page_sql
 
 _KEYS = ("username_key", "email_key")
@@ -25,6 +25,12 @@ def _unique_violation(exc: sqlite3.IntegrityError) -> Exception:
 
 
 _DIALECT = Dialect("sqlite")
+# The user a login names, with whether two-step login is on for them (see `UserStore.get_for_login`).
+_TWO_STEP = "EXISTS (SELECT 1 FROM totp_factors f WHERE f.user_id = users.id AND f.confirmed_at IS NOT NULL)"
+_GET_FOR_LOGIN = (
+    f"SELECT {USER_COLUMNS}, {_TWO_STEP} FROM users WHERE username_key = ?1"
+    f" UNION ALL SELECT {USER_COLUMNS}, {_TWO_STEP} FROM users WHERE email_key = ?1 LIMIT 1"
+)
 
 
 def user_page_sql(query: UserQuery, wide: tuple[bool, bool] = (False, False)) -> tuple[str, list[object]]:
@@ -94,6 +100,10 @@ class SqliteUsers:
             (key,),
         ).fetchone()
         return None if row is None else user_from_row(row)
+
+    async def get_for_login(self, key: str) -> tuple[User, bool] | None:
+        row = self.conn.execute(_GET_FOR_LOGIN, (key,)).fetchone()
+        return None if row is None else (user_from_row(row), bool(row[USER_WIDTH]))
 
     async def update(self, user: User) -> None:
         try:
