@@ -80,14 +80,14 @@ async def test_the_span_tree_of_a_login(
     names = tree(spans, root)
     assert {s.context.trace_id for s in descendants(spans, root)} == {root.context.trace_id}
     flat = [name for _, name in names]
-    # the user is read, the password verified on the hash pool, then the session written in one transaction
+    # the user is read, the password verified on the hash pool, then the session written in one atomic call
     assert (1, "password_hash") in names
-    assert flat.index("users.get_by_login") < flat.index("password_hash") < flat.index("sessions.add")
+    assert flat.index("users.get_for_login") < flat.index("password_hash") < flat.index("sessions.add")
     read = next(i for i, n in enumerate(names) if n == (1, "db.read"))
-    assert names[read + 1] == (2, "users.get_by_login")
-    transaction = next(i for i, n in enumerate(names) if n == (1, "db.transaction") and i > flat.index("password_hash"))
-    assert (2, "sessions.add") in names[transaction + 1 :]
-    db_span = next(s for s in spans if s.name == "users.get_by_login")
+    assert names[read + 1] == (2, "users.get_for_login")
+    write = next(i for i, n in enumerate(names) if n == (1, "db.write") and i > flat.index("password_hash"))
+    assert names[write + 1 :] == [(2, "sessions.add")]  # its event with it: no transaction, no audit.add
+    db_span = next(s for s in spans if s.name == "users.get_for_login")
     assert db_span.kind == SpanKind.CLIENT
     system = "postgresql" if database_url.startswith("postgres") else "sqlite"
     assert dict(db_span.attributes or {})["db.system.name"] == system
