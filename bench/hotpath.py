@@ -94,7 +94,7 @@ async def run(database_url: str, calls: int, only: set[str], overrides: dict[str
 
         async def refresh_token() -> None:
             # Each task takes a token family of its own out of the deque and puts the successor back.
-            families.append((await services.auth.refresh(families.popleft(), CLIENT)).refresh_token)
+            families.append((await services.refresh.rotate(families.popleft(), CLIENT)).refresh_token)
 
         async def me_request() -> None:
             headers = Headers(authorization="Bearer " + token)

@@ -25,6 +25,7 @@ from authgate.domain.passkeys import PasskeyChallenges, Passkeys, RelyingParty
 from authgate.domain.passwords import HashParameters, HashPool, PasswordHasher
 from authgate.domain.profile import ProfileService
 from authgate.domain.reauth import Reauthentication
+from authgate.domain.refresh import RefreshRotation
 from authgate.domain.retention import Retention
 from authgate.domain.server_secrets import server_secret
 from authgate.domain.session_cache import SessionCache
@@ -107,6 +108,8 @@ class Services:
         self.keys = keys
         self.tokens = tokens
         self.auth = auth
+        self.refresh = RefreshRotation(db=db, policy=auth.policy, keys=keys, pair=auth.token_pair, clock=auth.clock)
+        """Refresh tokens traded for new pairs, their reuse ending the session (`domain/refresh.py`)."""
         self.admin = admin
         self.profile = profile
         self.importer = UserImporter(db, auth.clock, roles=settings.roles, default_roles=settings.default_roles)

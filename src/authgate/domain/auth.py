@@ -1,4 +1,5 @@
-"""The authentication use cases: register, log in, refresh, log out, and authenticate a bearer token.
+"""The authentication use cases: register, log in, log out, and authenticate a bearer token (refresh is
+`domain/refresh.py`).
 
 Each use case owns its transaction. Password hashing, the slow part, always runs in the hash pool and never
 inside a transaction, so a database connection is never held while a hash is computed.
@@ -21,13 +22,11 @@ from authgate.domain.passwords import HashPool, PasswordHasher, check_new_passwo
 from authgate.domain.reauth import Reauthentication
 from authgate.domain.session_cache import SessionCache
 from authgate.domain.sessions import (
-    MAX_REFRESH_TOKEN_LENGTH,
     LoginMethod,
     RefreshToken,
     Session,
     hash_refresh_token,
     new_refresh_token,
-    successor_of,
 )
 from authgate.domain.signing import SigningKeys
 from authgate.domain.tokens import AccessClaims, AccessTokens, UnknownKey
@@ -40,17 +39,14 @@ from authgate.errors import (
     InvalidCredentials,
     InvalidMfaToken,
     InvalidPasskey,
-    InvalidRefreshToken,
     MfaNotEnabled,
     MfaRequired,
-    RefreshTokenExpired,
-    RefreshTokenReused,
     RegistrationClosed,
     SessionEnded,
     SessionNotFound,
     ValidationFailed,
 )
-from authgate.storage.base import Database, SessionStore
+from authgate.storage.base import Database
 
 if TYPE_CHECKING:
     from authgate.domain.mfa import SecondFactors
@@ -335,7 +331,7 @@ class AuthService:
                 user.updated_at = now
                 await w.users.update(user)
             await w.sessions.add(session, self._refresh_record(refresh, session, now), event)
-        return self._pair(user, session, refresh, device_token)
+        return self.token_pair(user, session, refresh, device_token)
 
     async def _login_failed(self, attempt: Attempt | None, user: User | None, client: ClientInfo, reason: str) -> None:
         """Audit a failed login (one small insert; the limits in front bound how many), and the lockout when
@@ -351,67 +347,6 @@ class AuthService:
         async with self.db.transaction() as tx:
             for event in events:
                 await tx.audit.add(event)
-
-    async def refresh(self, presented: str, client: ClientInfo = NO_CLIENT) -> TokenPair:
-        if not presented or len(presented) > MAX_REFRESH_TOKEN_LENGTH:
-            raise InvalidRefreshToken()
-        now = self.clock()
-        token_hash = hash_refresh_token(presented)
-        successor = successor_of(presented, self.keys.rotation_secret)
-        # The common case, a rotatable token, in one round trip on PostgreSQL: one statement rotates it if it is
-        # and writes nothing otherwise. Anything else (unknown, expired, of an ended session, rotated already, or
-        # that race lost) is decided under the token's lock.
-        async with self.db.writer() as w:
-            rotated = await self._rotate_current(w.sessions, token_hash, successor, now)
-        if rotated is not None:
-            return rotated
-        return await self._refresh_refused(token_hash, successor, now, client)
-
-    async def _rotate_current(
-        self, sessions: SessionStore, token_hash: bytes, successor: str, now: datetime
-    ) -> TokenPair | None:
-        longest = now + timedelta(seconds=self.policy.refresh_token_ttl)
-        rotated = await sessions.rotate_current(token_hash, hash_refresh_token(successor), now, longest)
-        if rotated is None:
-            return None
-        session, user = rotated
-        return self._pair(user, session, successor)
-
-    async def _refresh_refused(self, token_hash: bytes, successor: str, now: datetime, client: ClientInfo) -> TokenPair:
-        """A refresh token that was not rotatable a moment ago. Rotated already: within the grace window, by the
-        same client that rotated it (it is still its successor's immediate predecessor), the same successor again;
-        otherwise a reuse, which ends the session."""
-        reused = False
-        async with self.db.transaction() as tx:
-            token, session, user = _live(await tx.sessions.lock_token(token_hash), now)
-            if token.rotated_at is None:
-                if token.expires_at <= now:
-                    raise RefreshTokenExpired()
-                # Rotatable after all: nothing authgate does makes a refused token rotatable again (an operator's
-                # SQL might); under the lock, this rotation succeeds.
-                rotated = await self._rotate_current(tx.sessions, token_hash, successor, now)
-                if rotated is None:
-                    raise InvalidRefreshToken()  # not rotatable under its lock: no state known here
-                return rotated
-            grace = timedelta(seconds=self.policy.refresh_grace_seconds)
-            if now - token.rotated_at <= grace and await self._is_current(tx.sessions, token):
-                pass  # a concurrent refresh from the same client: answer with the same successor
-            else:
-                await tx.sessions.end(session.id, now)
-                await tx.audit.add(
-                    self._event(
-                        "refresh_reuse",
-                        client,
-                        now,
-                        user_id=user.id,
-                        outcome="failure",
-                        detail={"session_id": session.id},
-                    )
-                )
-                reused = True
-        if reused:
-            raise RefreshTokenReused()
-        return self._pair(user, session, successor)
 
     async def logout(self, principal: Principal, client: ClientInfo = NO_CLIENT) -> None:
         now = self.clock()
@@ -518,15 +453,8 @@ class AuthService:
             token_hash=hash_refresh_token(token), session_id=session.id, created_at=now, expires_at=expires
         )
 
-    @staticmethod
-    async def _is_current(sessions: SessionStore, token: RefreshToken) -> bool:
-        """Whether `token`'s successor has not been rotated yet (so `token` is its immediate predecessor)."""
-        if token.successor_hash is None:
-            return False
-        successor = await sessions.get_token(token.successor_hash)
-        return successor is not None and successor.rotated_at is None
-
-    def _pair(self, user: User, session: Session, refresh: str, device_token: str | None = None) -> TokenPair:
+    def token_pair(self, user: User, session: Session, refresh: str, device_token: str | None = None) -> TokenPair:
+        """A new access token for the user's session, with `refresh` (also `RefreshRotation`'s)."""
         access = self.tokens.issue(
             user_id=user.id,
             session_id=session.id,
@@ -536,13 +464,3 @@ class AuthService:
             amr=session.amr,
         )
         return TokenPair(access, refresh, self.policy.access_token_ttl, session.id, user.id, device_token)
-
-
-def _live(found: tuple[RefreshToken, Session, User] | None, now: datetime) -> tuple[RefreshToken, Session, User]:
-    """A presented refresh token's row, if its session is still active and its user enabled."""
-    if found is None:
-        raise InvalidRefreshToken()
-    _, session, user = found
-    if not session.is_active(now) or user.disabled:
-        raise SessionEnded()
-    return found

@@ -161,7 +161,7 @@ async def refresh(req: Request) -> Response:
     await req.services.rate_limits.hit("refresh", ip=req.client_ip)
     body = await read_json(req, _refresh)
     try:
-        pair = await req.services.auth.refresh(body.refresh_token, client_info(req))
+        pair = await req.services.refresh.rotate(body.refresh_token, client_info(req))
     except RefreshTokenReused:
         security.warning(
             "refresh token reused; session ended",
