@@ -114,6 +114,7 @@ def build_router(settings: Settings) -> Router:
     r.add("GET", "/users/{user_id}/passkeys", passkeys.list_user_passkeys)
     r.add("DELETE", "/users/{user_id}/passkeys/{passkey_id}", passkeys.remove_user_passkey)
     r.add("POST", "/users/{user_id}/logout", users.logout_user)
+    r.add("POST", "/users/{user_id}/password-link", users.send_password_link)
     r.add("POST", "/users/import", imports.import_users)
     r.add("GET", "/audit", audit.list_events)
     docs_page, docs_asset = docs.docs_handlers()

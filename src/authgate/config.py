@@ -162,6 +162,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     email_verification_ttl: Seconds = 86400
     """How long a link to verify an address (after registration, or to confirm a new address) works."""
     password_reset_ttl: Seconds = 1800
+    invitation_ttl: Seconds = 7 * 86400
+    """How long the link mailed to an account an admin made without a password works (`POST /users` with no
+    `password`, or `POST /users/{id}/password-link` for such an account)."""
     require_verified_email: bool = False
     """`true`: an unverified user's login (with the right password) answers 403 email_not_verified."""
 

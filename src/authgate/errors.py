@@ -17,16 +17,22 @@ Handlers and use cases raise these; exactly one place (`authgate.http.problems`)
     │   ├── RefreshTokenReused          401 refresh_token_reused
     │   ├── SessionEnded                401 session_ended
     │   ├── InvalidMfaToken             401 invalid_mfa_token (the second step of a login came too late, or forged)
-    │   └── InvalidMfaCode              401 invalid_mfa_code
+    │   ├── InvalidMfaCode              401 invalid_mfa_code
+    │   └── InvalidPasskey              401 invalid_passkey
     ├── Forbidden                       403
     │   ├── NotAllowed                  403 forbidden
     │   ├── RegistrationClosed          403 registration_closed
     │   ├── EmailNotVerified            403 email_not_verified (AUTHGATE_REQUIRE_VERIFIED_EMAIL, after the password)
     │   ├── MfaRequired                 403 mfa_required (with `mfa_token`: the password was right, a code is due)
+    │   ├── EmailLoginDisabled          403 email_login_disabled
+    │   ├── SecondFactorRequired        403 second_factor_required (AUTHGATE_ADMIN_REQUIRES_SECOND_FACTOR)
     │   └── CsrfFailed                  403 csrf_failed
     ├── NotFound                        404
     │   ├── RouteNotFound               404 not_found
-    │   └── UserNotFound                404 user_not_found (also session_not_found)
+    │   ├── UserNotFound                404 user_not_found
+    │   ├── SessionNotFound             404 session_not_found
+    │   ├── PasskeyNotFound             404 passkey_not_found
+    │   └── PasskeysUnavailable         404 passkeys_unavailable (the issuer's host is an IP address)
     ├── MethodNotAllowed                405 method_not_allowed (with Allow)
     ├── RequestTimeout                  408 request_timeout (the body came too slowly; the connection is closed)
     ├── Conflict                        409
@@ -35,6 +41,8 @@ Handlers and use cases raise these; exactly one place (`authgate.http.problems`)
     │   ├── EmailAlreadyVerified        409 email_already_verified
     │   ├── MfaAlreadyEnabled           409 mfa_already_enabled
     │   ├── MfaNotEnabled               409 mfa_not_enabled (no authenticator set up, or none waiting to be confirmed)
+    │   ├── TooManyPasskeys             409 too_many_passkeys
+    │   ├── UserDisabled                409 user_disabled (an admin asked for a link that a disabled account cannot use)
     │   └── LastAdmin                   409 last_admin
     ├── PayloadTooLarge                 413 payload_too_large
     ├── UnsupportedMediaType            415 unsupported_media_type
@@ -273,6 +281,11 @@ class MfaNotEnabled(Conflict):
 class TooManyPasskeys(Conflict):
     code = "too_many_passkeys"
     title = "You have as many passkeys as an account may have: remove one first"
+
+
+class UserDisabled(Conflict):
+    code = "user_disabled"
+    title = "The account is disabled: enable it first"
 
 
 class LastAdmin(Conflict):

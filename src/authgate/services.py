@@ -225,6 +225,7 @@ class Services:
                 base_url=settings.issuer,
                 verification_ttl=settings.email_verification_ttl,
                 reset_ttl=settings.password_reset_ttl,
+                invitation_ttl=settings.invitation_ttl,
                 login_ttl=settings.email_login_ttl,
                 reject_common_passwords=settings.reject_common_passwords,
                 hide_account_existence=settings.hide_account_existence,
@@ -233,6 +234,7 @@ class Services:
         )
         auth.on_existing_account = email.existing_account
         auth.on_registered = email.send_verification
+        admin.on_password_link = email.send_password_link
         if settings.email_login:
             auth.redeem_login_link = email.redeem_login_link
         mfa.on_changed = email.second_factor_changed

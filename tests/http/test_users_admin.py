@@ -205,7 +205,7 @@ async def test_create_and_get(client: httpx.AsyncClient, admin: dict[str, str]) 
     got = await client.get(f"/users/{user['id']}", headers=admin)
     assert got.status_code == 200
     no_mfa = {"enabled": False, "pending": False, "recovery_codes_left": 0}
-    assert got.json() == {**user, "mfa": no_mfa, "passkeys": 0, "active_sessions": 0}
+    assert got.json() == {**user, "mfa": no_mfa, "passkeys": 0, "active_sessions": 0, "has_password": True}
     default = await client.post("/users", json={**body, "username": "yan", "email": "y@example.com", "roles": None})
     assert default.status_code == 401  # no token
     plain = {"username": "yan", "email": "y@example.com", "password": PASSWORD}

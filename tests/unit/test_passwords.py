@@ -18,6 +18,7 @@ from authgate.domain.passwords import (
     PasswordHasher,
     check_new_password,
 )
+from authgate.domain.users import NO_PASSWORD
 from authgate.errors import FieldError, Overloaded
 
 FAST = HashParameters(memory_kib=64, time_cost=1, parallelism=1)
@@ -167,3 +168,21 @@ def test_the_dummy_hash_is_a_well_formed_hash_of_our_parameters_that_nothing_mat
     with pytest.raises(argon2.exceptions.VerifyMismatchError):  # a full check that fails, not a parse error
         argon2.PasswordHasher().verify(dummy, "correct horse battery staple")
     assert PasswordHasher(FAST)._dummy_hash != dummy  # a fresh salt and digest per process
+
+
+def test_an_account_without_a_password_matches_nothing_after_a_full_verification(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An invited account (NO_PASSWORD) costs a login the time of a real verification, as an unknown one does."""
+    hasher = PasswordHasher(FAST)
+    verified: list[str] = []
+    check = hasher._argon2_matches
+
+    def counted(encoded: str, password: str) -> bool:
+        verified.append(encoded)
+        return check(encoded, password)
+
+    monkeypatch.setattr(hasher, "_argon2_matches", counted)
+    for attempt in ("", "anything", NO_PASSWORD, hasher._dummy_hash):
+        assert hasher.verify(NO_PASSWORD, attempt) == (False, False)
+    assert verified == [hasher._dummy_hash] * 4

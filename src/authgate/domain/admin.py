@@ -13,7 +13,7 @@ Admins never choose another user's password (ASVS 6.4.6): there is no such chang
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 import msgspec
@@ -28,7 +28,7 @@ from authgate.domain.ids import is_id
 from authgate.domain.mfa import MfaStatus, mfa_status
 from authgate.domain.sessions import Session
 from authgate.domain.users import EMAIL_MAX, User, check_email, check_roles, login_key
-from authgate.errors import FieldError, LastAdmin, UserNotFound, ValidationFailed
+from authgate.errors import FieldError, LastAdmin, UserDisabled, UserNotFound, ValidationFailed
 from authgate.storage.base import Database, Stores, UserQuery, UserSort
 
 LIMIT_MAX = 200
@@ -65,6 +65,10 @@ class UserChanges(msgspec.Struct, frozen=True, kw_only=True):
         return [name for name in ("email", "roles", "disabled") if getattr(self, name) is not msgspec.UNSET]
 
 
+PasswordLinkHook = Callable[[User, str | None, ClientInfo], None]
+"""`EmailFlows.send_password_link`: the user, the admin who asked (None: an operator), from where."""
+
+
 def sort_key(user: User, sort: UserSort) -> str:
     """The keyset position of `user` in a listing sorted by `sort` (see `UserQuery.after`)."""
     if sort == "username":
@@ -85,6 +89,8 @@ class UserAdmin:
         self.cursors = cursors
         self.roles = roles
         self.clock = clock
+        self.on_password_link: PasswordLinkHook | None = None
+        """Mails a user the link to choose a password (the email flows set it)."""
 
     async def list(
         self,
@@ -120,16 +126,37 @@ class UserAdmin:
         self,
         username: str,
         email: str,
-        password: str,
+        password: str | None,
         roles: Sequence[str] | None = None,
         *,
         actor_id: str | None = None,
         client: ClientInfo = NO_CLIENT,
     ) -> User:
-        """Same rules and conflicts as registration, with the roles the admin chose (default: the default roles)."""
-        return await self.auth.register(
+        """Same rules and conflicts as registration, with the roles the admin chose (default: the default roles).
+        Without a password the account is an invitation: nothing signs in to it until its user follows the link
+        mailed to them and chooses one (see `send_password_link`)."""
+        user = await self.auth.register(
             username, email, password, roles=roles, by_admin=True, actor_id=actor_id, client=client
         )
+        if password is None:
+            self._password_link(user, actor_id, client)
+        return user
+
+    async def send_password_link(
+        self, user_id: str, *, actor_id: str | None = None, client: ClientInfo = NO_CLIENT
+    ) -> User:
+        """Mail the user a link to choose a password: the invitation again for an account that has none yet, a
+        password reset link for any other. The admin neither sets nor learns the password. UserDisabled for a
+        disabled account (its links would be refused)."""
+        user = await self.get(user_id)
+        if user.disabled:
+            raise UserDisabled()
+        self._password_link(user, actor_id, client)
+        return user
+
+    def _password_link(self, user: User, actor_id: str | None, client: ClientInfo) -> None:
+        if self.on_password_link is not None:
+            self.on_password_link(user, actor_id, client)
 
     async def get(self, user_id: str) -> User:
         async with self.db.reader() as r:

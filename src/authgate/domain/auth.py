@@ -30,7 +30,7 @@ from authgate.domain.sessions import (
 )
 from authgate.domain.signing import SigningKeys
 from authgate.domain.tokens import AccessClaims, AccessTokens, UnknownKey
-from authgate.domain.users import User, check_email, check_roles, check_username, login_key
+from authgate.domain.users import NO_PASSWORD, User, check_email, check_roles, check_username, login_key
 from authgate.errors import (
     EmailLoginDisabled,
     EmailNotVerified,
@@ -136,26 +136,30 @@ class AuthService:
         self,
         username: str,
         email: str,
-        password: str,
+        password: str | None,
         *,
         roles: Sequence[str] | None = None,
         by_admin: bool = False,
         actor_id: str | None = None,
         client: ClientInfo = NO_CLIENT,
     ) -> User:
-        """A new account. Audited as `register`, or `admin_user_create` (by `actor_id`) when `by_admin`."""
+        """A new account. Audited as `register`, or `admin_user_create` (by `actor_id`) when `by_admin`; only an
+        admin makes one without a password (`None`: an invitation, see `UserAdmin.create`)."""
         if not (by_admin or self.policy.registration_open):
             raise RegistrationClosed()
         errors: list[FieldError] = []
         name = check_username(username, errors)
         address = check_email(email, errors)
         granted = check_roles(self.policy.default_roles if roles is None else roles, self.policy.roles, errors)
-        check_new_password(
-            password, errors, reject_common=self.policy.reject_common_passwords, personal=(name, address)
-        )
+        if password is not None:
+            check_new_password(
+                password, errors, reject_common=self.policy.reject_common_passwords, personal=(name, address)
+            )
+        elif not by_admin:
+            errors.append(FieldError("password", "is required"))
         if errors:
             raise ValidationFailed(errors)
-        password_hash = await self.pool.run(self.hasher.hash, password)
+        password_hash = NO_PASSWORD if password is None else await self.pool.run(self.hasher.hash, password)
         now = self.clock()
         user = User(
             id=new_id(),
@@ -166,8 +170,14 @@ class AuthService:
             created_at=now,
             updated_at=now,
         )
+        detail = {"invited": True} if password is None else None
         event = self._event(
-            "admin_user_create" if by_admin else "register", client, now, user_id=user.id, actor_id=actor_id
+            "admin_user_create" if by_admin else "register",
+            client,
+            now,
+            user_id=user.id,
+            actor_id=actor_id,
+            detail=detail,
         )
         async with self.db.transaction() as tx:
             await tx.users.add(user)

@@ -8,6 +8,8 @@ someone tried to register it again.
     request_email_change(user, new) ──▶ mail "confirm_email_change" to the new address
                                      ──link──▶ confirm_email_change(token) ──▶ mail "email_changed" to the old
     send_login_link(email) ──▶ mail "login_link" ──link──▶ redeem_login_link(token) ──▶ AuthService's session
+    an admin's send_password_link(user) ──▶ mail "invitation" (no password yet) or "reset_password"
+                                     ──link──▶ reset_password(token, new password), as above
 
 Mail is never sent from a request: the use case commits, then submits a job to the outbox. The anonymous
 entry points (`forgot_password`, `send_login_link`, `resend_verification_to`) only validate the address and
@@ -53,6 +55,8 @@ class EmailPolicy(msgspec.Struct, frozen=True, kw_only=True):
     verification_ttl: int = 86400
     """Links that verify an address: after registration, and to confirm a new one."""
     reset_ttl: int = 1800
+    invitation_ttl: int = 7 * 86400
+    """The link mailed to an account an admin made without a password."""
     login_ttl: int = 900
     """Sign-in links (when AUTHGATE_EMAIL_LOGIN is on)."""
     reject_common_passwords: bool = True
@@ -184,6 +188,34 @@ class EmailFlows:
                 client_event("password_reset", client, now, user_id=user.id, detail={"sessions_ended": ended})
             )
         return user
+
+    # -- links an admin sends: invitations and password resets ---------------------------------------------
+
+    def send_password_link(self, user: User, actor_id: str | None, client: ClientInfo = NO_CLIENT) -> None:
+        """`UserAdmin.on_password_link`: mail `user` a link to choose a password. An account that has none yet
+        gets the invitation (valid `invitation_ttl`), any other a reset link; both are reset tokens, so following
+        one sets the password, verifies the address and ends every session."""
+        self.outbox.submit(lambda: self._password_link_mail(user.id, actor_id, client), "password_link")
+
+    async def _password_link_mail(self, user_id: str, actor_id: str | None, client: ClientInfo) -> list[MailMessage]:
+        async with self.db.reader() as r:
+            user = await r.users.get(user_id)
+        if user is None or user.disabled:  # deleted or disabled since the admin asked
+            return []
+        invitation = not user.has_password
+        name, ttl = "reset_password", self.policy.reset_ttl
+        if invitation:
+            name, ttl = "invitation", self.policy.invitation_ttl
+        event = client_event(
+            "password_reset_request",
+            client,
+            self.clock(),
+            user_id=user.id,
+            actor_id=actor_id,
+            detail={"invitation": invitation},
+        )
+        token = await self._issue(user, "reset_password", user.email, ttl, event)
+        return [self._mail(name, user.email, user, "/reset-password", token, ttl)]
 
     # -- sign-in links ------------------------------------------------------------------------------------
 

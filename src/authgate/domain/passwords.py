@@ -22,6 +22,7 @@ from typing import Literal, TypeVar
 import argon2
 import msgspec
 
+from authgate.domain.users import NO_PASSWORD
 from authgate.errors import FieldError, Overloaded
 
 PASSWORD_MIN, PASSWORD_MAX = 8, 1024
@@ -99,6 +100,9 @@ class PasswordHasher:
         formats brought in by `authgate import-users`) goes through `legacy_hashes`, which refuses cost
         parameters that would stall a worker, and is rehashed on success.
         """
+        if encoded == NO_PASSWORD:  # an invited account: no password matches, in the time of one that might
+            self.verify_dummy(password)
+            return False, False
         if encoded.startswith(self._current_prefix):
             normalized = normalize_password(password)
             if self._argon2_matches(encoded, normalized):

@@ -21,6 +21,8 @@ USERNAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
 _USERNAME_RE = re.compile(USERNAME_PATTERN)
 EMAIL_MAX = 254
 ROLE_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+NO_PASSWORD = ""
+"""The `password_hash` of an account that has no password yet: nothing matches it."""
 
 
 class User(msgspec.Struct, kw_only=True):
@@ -28,6 +30,7 @@ class User(msgspec.Struct, kw_only=True):
     username: str
     email: str
     password_hash: str
+    """The PHC string of the password; NO_PASSWORD ("") until an invited user chooses one."""
     roles: tuple[str, ...]
     created_at: datetime
     updated_at: datetime
@@ -45,6 +48,11 @@ class User(msgspec.Struct, kw_only=True):
     @property
     def is_admin(self) -> bool:
         return "admin" in self.roles
+
+    @property
+    def has_password(self) -> bool:
+        """False for an account an admin made without a password, until the invitation's link is followed."""
+        return self.password_hash != NO_PASSWORD
 
 
 def username_key(username: str) -> str:

@@ -68,6 +68,8 @@ class UserDetailsResponse(UserResponse, kw_only=True):
     mfa: MfaStatusResponse
     passkeys: int
     active_sessions: int
+    has_password: bool
+    """False for an account made without a password whose invitation has not been followed yet."""
 
     @classmethod
     def of_details(cls, details: UserDetails) -> UserDetailsResponse:
@@ -76,6 +78,7 @@ class UserDetailsResponse(UserResponse, kw_only=True):
             mfa=MfaStatusResponse.of(details.mfa),
             passkeys=details.passkeys,
             active_sessions=len(details.sessions),
+            has_password=details.user.has_password,
         )
 
 
@@ -87,7 +90,9 @@ class UserSessionList(msgspec.Struct, kw_only=True):
 class CreateUserRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     username: Username
     email: Email
-    password: Password
+    password: Password | msgspec.UnsetType = msgspec.UNSET
+    """Without one the account is an invitation: a link to choose the password is mailed to `email`, and nothing
+    signs in to the account until it is followed."""
     roles: Roles | msgspec.UnsetType = msgspec.UNSET
     """Default: the default roles (AUTHGATE_DEFAULT_ROLES)."""
 

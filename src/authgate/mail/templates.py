@@ -23,6 +23,7 @@ TEMPLATES: dict[str, dict[str, object]] = {
     # name → the variables it gets (besides username, site, base_url, link, expires_in), with sample values
     "verify_email": {},
     "reset_password": {},
+    "invitation": {},
     "login_link": {},
     "confirm_email_change": {"new_email": "new@example.com"},
     "email_changed": {"old_email": "old@example.com", "new_email": "new@example.com"},

@@ -12,6 +12,7 @@ from authgate.errors import (
     InvalidCursor,
     LastAdmin,
     Overloaded,
+    UserDisabled,
     UsernameTaken,
     UserNotFound,
     ValidationFailed,
@@ -19,10 +20,12 @@ from authgate.errors import (
 from authgate.http.bearer import require_role
 from authgate.http.decoding import field_error, read_json
 from authgate.http.handlers.auth import client_info
+from authgate.http.handlers.email import accepted
 from authgate.http.operations import operation
 from authgate.http.request import Request
 from authgate.http.responses import Response, empty, json_response
 from authgate.http.schemas import LogoutAllResponse, SessionResponse, UserResponse
+from authgate.http.schemas_email import MailAccepted
 from authgate.http.schemas_users import (
     CreateUserRequest,
     UpdateUserRequest,
@@ -81,8 +84,9 @@ async def create_user(req: Request) -> Response:
     admin = await require_role(req, _ADMIN)
     body = await read_json(req, _create)
     roles = None if body.roles is msgspec.UNSET else body.roles
+    password = None if body.password is msgspec.UNSET else body.password
     user = await req.services.admin.create(
-        body.username, body.email, body.password, roles, actor_id=admin.user.id, client=client_info(req)
+        body.username, body.email, password, roles, actor_id=admin.user.id, client=client_info(req)
     )
     security.info(
         "user created by an admin",
@@ -91,6 +95,7 @@ async def create_user(req: Request) -> Response:
             "user_id": admin.user.id,
             "target_id": user.id,
             "roles": list(user.roles),
+            "invited": password is None,
             "request_id": req.request_id,
         },
     )
@@ -149,6 +154,36 @@ async def logout_user(req: Request) -> Response:
         },
     )
     return json_response(LogoutAllResponse(ended))
+
+
+@operation(
+    "Mail a user a link to choose a password",
+    description="To an account made without a password: the invitation again (valid AUTHGATE_INVITATION_TTL). To "
+    "any other: a password reset link (AUTHGATE_PASSWORD_RESET_TTL). Following it sets the password, verifies the "
+    "address and ends every session of the user; the admin neither sets nor learns the password. The mail is "
+    "sent in the background.",
+    tag="users",
+    auth="admin",
+    status=202,
+    response=MailAccepted,
+    errors=(UserNotFound, UserDisabled),
+)
+async def send_password_link(req: Request) -> Response:
+    admin = await require_role(req, _ADMIN)
+    user = await req.services.admin.send_password_link(
+        req.params["user_id"], actor_id=admin.user.id, client=client_info(req)
+    )
+    security.info(
+        "password link mailed by an admin",
+        extra={
+            "event": "admin_password_link",
+            "user_id": admin.user.id,
+            "target_id": user.id,
+            "invitation": not user.has_password,
+            "request_id": req.request_id,
+        },
+    )
+    return accepted()
 
 
 @operation(
