@@ -143,6 +143,7 @@ def build_router(settings: Settings) -> Router:
     r.add("POST", "/account/delete", account_pages.delete_account)
     r.add("POST", "/account/passkeys/options", passkey_pages.options)
     r.add("POST", "/account/passkeys/add", passkey_pages.add)
+    r.add("POST", "/account/passkeys/rename", passkey_pages.rename)
     r.add("POST", "/account/passkeys/remove", passkey_pages.remove)
     r.add("POST", "/logout", pages.logout)
     r.add("GET", "/static/{asset}", pages.asset)

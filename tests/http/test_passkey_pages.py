@@ -75,6 +75,42 @@ async def test_adding_a_passkey_signing_in_with_it_and_removing_it(client: httpx
     assert "Work laptop" not in (await client.get("/account")).text
 
 
+async def test_renaming_a_passkey_on_the_account_page(client: httpx.AsyncClient) -> None:
+    await register_form(client)
+    await sign_in(client)
+    await add_on_the_account_page(client, SoftAuthenticator(), "Phone")
+    await add_on_the_account_page(client, SoftAuthenticator(), "Laptop")
+    account = (await client.get("/account")).text
+    ids = re.findall(r'name="passkey_id" value="([^"]+)"', account)[::2]  # each passkey's rename, then remove form
+    assert len(ids) == 2 and 'id="passkey_rename-1"' in account and 'id="passkey_rename-2"' in account
+    token = await account_token(client)
+
+    renamed = await client.post(
+        "/account/passkeys/rename", data={"csrf_token": token, "passkey_id": ids[1], "passkey_rename": " Work laptop "}
+    )
+    assert renamed.status_code == 303 and renamed.headers["location"] == "/account?notice=passkey_renamed#passkeys"
+    account = (await client.get("/account?notice=passkey_renamed")).text
+    assert "<strong>Work laptop</strong>" in account and "Your passkey has its new name" in account
+
+    for name, message in (("a\nb", "Must not contain control characters"), ("x" * 65, "Must be at most 64")):
+        data = {"csrf_token": token, "passkey_id": ids[0], "passkey_rename": name}
+        refused = await client.post("/account/passkeys/rename", data=data)
+        assert refused.status_code == 422 and message in refused.text
+        opened = re.search(r'<details class="rename" open>.*?name="passkey_id" value="([^"]+)"', refused.text, re.S)
+        assert opened is not None and opened[1] == ids[0]  # the form with the mistake is the one left open
+    unchanged = (await client.get("/account")).text
+    assert "<strong>Phone</strong>" in unchanged
+
+    gone = await client.post(
+        "/account/passkeys/rename", data={"csrf_token": token, "passkey_id": "not-an-id", "passkey_rename": "x"}
+    )
+    assert gone.headers["location"] == "/account?notice=passkey_gone#passkeys"
+    forged = await client.post(
+        "/account/passkeys/rename", data={"csrf_token": "forged", "passkey_id": ids[0], "passkey_rename": "x"}
+    )
+    assert forged.status_code == 403
+
+
 async def test_wrong_answers_come_back_as_messages(client: httpx.AsyncClient) -> None:
     await register_form(client)
     await sign_in(client)

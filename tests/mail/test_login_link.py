@@ -192,3 +192,54 @@ async def test_the_pages_are_absent_when_off(database_url: str, smtp: MailServer
             assert (await client.get("/login/email")).status_code == 403
     finally:
         await app.shutdown()
+
+
+async def test_the_pages_keep_where_the_user_was_going(client: httpx.AsyncClient, smtp: MailServer) -> None:
+    """`next` goes from the sign-in page through the form, the mailed link and its page to the redirect; a path off
+    this site is dropped on the way in."""
+    await register(client)
+    assert 'href="/login/email?next=/account%3Ffrom%3Dapp"' in (await client.get("/login?next=/account?from=app")).text
+    form = await client.get("/login/email?next=/account?from=app")
+    assert 'name="next" value="/account?from=app"' in form.text
+    data = {"csrf_token": csrf_token(form.text), "email": "alice@example.com", "next": "/account?from=app"}
+    assert (await client.post("/login/email", data=data)).status_code == 200
+    mail = await smtp.wait_for_mail(to="alice@example.com", subject=SUBJECT)
+    link = link_token(mail)
+    assert f"/login/email/verify?token={link}&next=/account%3Ffrom%3Dapp" in mail.text
+
+    shown = await client.get(f"/login/email/verify?token={link}&next=/account%3Ffrom%3Dapp")
+    carried = re.search(r'name="next" value="([^"]+)"', shown.text)
+    assert carried is not None and carried[1] == "/account?from=app"
+    data = {"csrf_token": csrf_token(shown.text), "token": link, "next": carried[1]}
+    signed = await client.post("/login/email/verify", data=data)
+    assert signed.status_code == 303 and signed.headers["location"] == "/account?from=app"
+
+    hostile = await client.get("/login/email?next=//evil.example/")
+    assert 'name="next"' not in hostile.text
+    data = {"csrf_token": csrf_token(hostile.text), "email": "alice@example.com", "next": "https://evil.example/"}
+    await client.post("/login/email", data=data)
+    second = await smtp.wait_for_mail(to="alice@example.com", subject=SUBJECT, count=2)
+    assert "next=" not in second.text and "evil" not in second.text
+
+
+async def test_the_code_form_after_a_link_keeps_where_the_user_was_going(
+    client: httpx.AsyncClient, smtp: MailServer
+) -> None:
+    await register(client)
+    secret, _ = await enable(client, (await login(client))["access_token"])
+    token = await form_token(client, "/login/email")
+    await client.post("/login/email", data={"csrf_token": token, "email": "alice@example.com", "next": "/account?x=1"})
+    link = link_token(await smtp.wait_for_mail(to="alice@example.com", subject=SUBJECT))
+    shown = await client.get(f"/login/email/verify?token={link}&next=/account%3Fx%3D1")
+    data = {"csrf_token": csrf_token(shown.text), "token": link, "next": "/account?x=1"}
+    code_form = await client.post("/login/email/verify", data=data)
+    mfa_token = re.search(r'name="mfa_token" value="([^"]+)"', code_form.text)
+    assert mfa_token is not None and 'name="next" value="/account?x=1"' in code_form.text
+    data = {
+        "csrf_token": csrf_token(code_form.text),
+        "mfa_token": mfa_token[1],
+        "code": code(secret, 1),
+        "next": "/account?x=1",
+    }
+    signed = await client.post("/login/mfa", data=data)
+    assert signed.status_code == 303 and signed.headers["location"] == "/account?x=1", signed.text[:2000]

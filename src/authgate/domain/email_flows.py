@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import msgspec
 
@@ -219,19 +219,21 @@ class EmailFlows:
 
     # -- sign-in links ------------------------------------------------------------------------------------
 
-    def send_login_link(self, email: str, client: ClientInfo = NO_CLIENT) -> None:
+    def send_login_link(self, email: str, client: ClientInfo = NO_CLIENT, *, then: str | None = None) -> None:
         """Anonymous, as `forgot_password`: validates the address, then mails a sign-in link in the background, only
-        when an enabled account has that address (the caller answers the same either way)."""
+        when an enabled account has that address (the caller answers the same either way). `then`: a path on this
+        site (checked by the caller) that the link's page goes to once signed in."""
         key = _address_key(email)
-        self.outbox.submit(lambda: self._login_mail(key, client), "login_link")
+        self.outbox.submit(lambda: self._login_mail(key, client, then), "login_link")
 
-    async def _login_mail(self, key: str, client: ClientInfo) -> list[MailMessage]:
+    async def _login_mail(self, key: str, client: ClientInfo, then: str | None) -> list[MailMessage]:
         user = await self._active_account(key)
         if user is None:
             return []
         event = client_event("login_link_request", client, self.clock(), user_id=user.id)
         token = await self._issue(user, "login", user.email, self.policy.login_ttl, event)
-        return [self._mail("login_link", user.email, user, "/login/email/verify", token, self.policy.login_ttl)]
+        ttl = self.policy.login_ttl
+        return [self._mail("login_link", user.email, user, "/login/email/verify", token, ttl, then=then)]
 
     async def redeem_login_link(self, token: str) -> User:
         """The user a sign-in link was mailed to, the link used up; the address is verified (it got the link).
@@ -375,9 +377,22 @@ class EmailFlows:
         self.outbox.submit(job, name)
 
     def _mail(
-        self, name: str, to: str, user: User, path: str | None, token: str | None, ttl: int, **extra: object
+        self,
+        name: str,
+        to: str,
+        user: User,
+        path: str | None,
+        token: str | None,
+        ttl: int,
+        *,
+        then: str | None = None,
+        **extra: object,
     ) -> MailMessage:
-        link = f"{self.base_url}{path}?token={token}" if path is not None and token is not None else None
+        link = None
+        if path is not None and token is not None:
+            link = f"{self.base_url}{path}?token={token}"
+            if then:
+                link += "&next=" + quote(then, safe="/")
         context: dict[str, object] = {
             "username": user.username,
             "site": self.site,

@@ -65,6 +65,7 @@ NOTICES = {
     "passkey_added": "Your passkey is added: it signs you in without your password.",
     "passkey_removed": "That passkey no longer signs you in.",
     "passkey_gone": "That passkey had already been removed.",
+    "passkey_renamed": "Your passkey has its new name.",
 }
 
 
@@ -407,7 +408,9 @@ class PageHandlers:
         *,
         errors: dict[str, str] | None = None,
         notice: str | None = None,
+        renaming: str = "",
     ) -> Page:
+        """`renaming`: the id of the passkey whose rename form `errors` are about."""
         sessions = await req.services.browser.sessions(principal)
         passkeys = req.services.passkeys
         return self.render(
@@ -421,6 +424,7 @@ class PageHandlers:
             csrf_token=csrf.session_token(req.services.browser.csrf_secret, principal.session.id),
             errors=errors or {},
             notice=notice,
+            renaming=renaming,
         )
 
     async def signed_in(self, req: Request) -> tuple[Principal | None, dict[str, str]]:

@@ -119,6 +119,25 @@ class PasskeyPages:
         security.info("passkey added", extra={"event": "passkey_added", "user_id": principal.user.id})
         return self.pages.redirect("/account?notice=passkey_added#passkeys")
 
+    @page("Rename one of my passkeys")
+    async def rename(self, req: Request) -> Response:
+        principal, form = await self.pages.signed_in(req)
+        if principal is None:
+            return self.pages.redirect(login_url(DEFAULT_NEXT))
+        passkey_id, name = form.get("passkey_id", ""), form.get("passkey_rename", "")
+        error = "Must be at most 64 characters" if len(name) > 64 else None
+        if error is None:
+            try:
+                await req.services.passkeys.rename(principal.user.id, passkey_id, name)
+            except PasskeyNotFound:
+                return self.pages.redirect("/account?notice=passkey_gone#passkeys")
+            except ValidationFailed as exc:
+                error = field_errors(exc).get("name", exc.detail)
+        if error is not None:
+            errors = {"passkey_rename": error}
+            return await self.pages.account_page(req, principal, 422, errors=errors, renaming=passkey_id)
+        return self.pages.redirect("/account?notice=passkey_renamed#passkeys")
+
     @page("Remove one of my passkeys")
     async def remove(self, req: Request) -> Response:
         principal, form = await self.pages.signed_in(req)
