@@ -32,11 +32,15 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("migrate", help="apply pending database migrations")
 
-    create = sub.add_parser("create-user", help="create a user (asks for the password)")
+    create = sub.add_parser("create-user", help="create a user (asks for the password, or mails an invitation)")
     create.add_argument("username")
     create.add_argument("--email", required=True)
     create.add_argument("--admin", action="store_true", help="grant the admin role")
-    create.add_argument("--password-stdin", action="store_true", help="read the password from one line of stdin")
+    how = create.add_mutually_exclusive_group()
+    how.add_argument("--password-stdin", action="store_true", help="read the password from one line of stdin")
+    how.add_argument(
+        "--invite", action="store_true", help="set no password: mail the user a link to choose one (AUTHGATE_MAIL_*)"
+    )
 
     keys = sub.add_parser("keys", help="signing keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
@@ -65,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "migrate":
             return _run(_migrate(settings))
         if args.command == "create-user":
-            password = _read_password(args.password_stdin)
+            password = None if args.invite else _read_password(args.password_stdin)
             return _run(_create_user(settings, args.username, args.email, password, args.admin))
         if args.command == "keys":
             return _run(_keys(settings, args.keys_command))
@@ -127,11 +131,15 @@ async def _migrate(settings: Settings) -> int:
     return 0
 
 
-async def _create_user(settings: Settings, username: str, email: str, password: str, admin: bool) -> int:
+async def _create_user(settings: Settings, username: str, email: str, password: str | None, admin: bool) -> int:
+    """`password` None: an invitation, mailed before the command ends (`Services.close` waits for the outbox)."""
+
     async def create(services: Services) -> int:
         roles = ("admin", *settings.default_roles) if admin else settings.default_roles
-        user = await services.auth.register(username, email, password, roles=roles, by_admin=True)
+        user = await services.admin.create(username, email, password, roles)
         print(f"created user {user.username} ({user.id}) with roles {', '.join(user.roles)}")
+        if password is None:
+            print(f"an invitation to choose a password is on its way to {user.email}")
         return 0
 
     return await _with_services(settings, create)

@@ -26,7 +26,8 @@ security = logging.getLogger("authgate.security")
 
 def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     users = sub.add_parser(
-        "users", help="manage users (list, show, disable, enable, delete, grant, revoke, logout, reset-mfa)"
+        "users",
+        help="manage users (list, show, disable, enable, delete, grant, revoke, logout, reset-mfa, password-link)",
     )
     cmds = users.add_subparsers(dest="users_command", required=True)
     listing = cmds.add_parser("list", help="list users, oldest first")
@@ -41,6 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         ("enable", "enable a user"),
         ("logout", "end every session of a user, without disabling them"),
         ("reset-mfa", "turn a user's two-step login off (a lost phone and lost recovery codes)"),
+        ("password-link", "mail a user a link to choose a password (the invitation again, or a reset link)"),
     ]:
         cmds.add_parser(name, help=text).add_argument("user", help="username, email or id")
     delete = cmds.add_parser("delete", help="delete a user (their sessions end)")
@@ -128,6 +130,12 @@ async def _run(services: Services, args: argparse.Namespace) -> int:
         await services.mfa.reset(user.id, actor_id=None, client=ClientInfo())
         _log("two-step login reset by an operator", "mfa_disabled", user)
         print(f"{user.username}: two-step login is off; their next login needs the password only")
+        return 0
+    if command == "password-link":
+        await admin.send_password_link(user.id)
+        _log("password link mailed by an operator", "admin_password_link", user)
+        kind = "a reset link" if user.has_password else "the invitation"
+        print(f"{user.username}: {kind} mailed to {user.email}")
         return 0
     if command in ("disable", "enable"):
         changes = UserChanges(disabled=command == "disable")

@@ -15,6 +15,7 @@ from authgate.domain.totp import TotpFactor
 from authgate.domain.users import User
 from authgate.storage import open_database
 from authgate.storage.base import Stores
+from mailserver import RESET, mail_server
 
 T = TypeVar("T")
 
@@ -196,3 +197,30 @@ def test_cleanup(env: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Captu
     monkeypatch.setenv("AUTHGATE_AUDIT_RETENTION_DAYS", "0")
     assert main(["cleanup"]) == 0
     assert "audit events: kept" in capsys.readouterr().out
+
+
+def test_an_operator_invites_a_user_and_mails_password_links(
+    env: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`create-user --invite` sets no password and mails the invitation before the command ends; `users
+    password-link` mails it again, or a reset link to a user who has a password."""
+    invitation = "Your account is ready: choose a password"
+    with mail_server() as smtp:
+        for name, value in smtp.env().items():
+            monkeypatch.setenv(name, value)
+        assert main(["create-user", "dora", "--email", "dora@example.com", "--invite"]) == 0
+        assert "an invitation to choose a password is on its way to dora@example.com" in capsys.readouterr().out
+        (mail,) = smtp.to("dora@example.com", invitation)
+        assert "with the username dora" in mail.text and "7 days" in mail.text
+
+        assert main(["users", "password-link", "dora"]) == 0
+        assert "dora: the invitation mailed to dora@example.com" in capsys.readouterr().out
+        assert len(smtp.to("dora@example.com", invitation)) == 2
+
+        create(monkeypatch, "erin")
+        assert main(["users", "password-link", "erin"]) == 0
+        assert "erin: a reset link mailed to erin@example.com" in capsys.readouterr().out
+        assert len(smtp.to("erin@example.com", RESET)) == 1 and smtp.to("erin@example.com", invitation) == []
+
+        with pytest.raises(SystemExit):  # argparse: one way to set the password, not both
+            main(["create-user", "fay", "--email", "fay@example.com", "--invite", "--password-stdin"])
