@@ -268,3 +268,7 @@ async def test_a_stolen_session_cannot_guess_the_password(database_url: str) -> 
         audit = (await thief.get("/audit", params={"event": "reauth_failure"}, headers=admin)).json()["items"]
         assert [e["detail"]["for"] for e in reversed(audit)] == ["change_password", "change_email", *["mfa_setup"] * 4]
         assert all(e["outcome"] == "failure" and e["ip"] == "203.0.113.70" for e in audit)
+        # Each third wrong password in a row engaged the back-off: a lockout, saying what the check was for.
+        lockouts = (await thief.get("/audit", params={"event": "lockout"}, headers=admin)).json()["items"]
+        assert [e["detail"] for e in lockouts] == [{"attempts": 3, "for": "mfa_setup"}] * 2
+        assert all(e["outcome"] == "failure" and e["ip"] == "203.0.113.70" for e in lockouts)

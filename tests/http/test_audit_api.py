@@ -101,6 +101,7 @@ async def test_admin_changes_are_recorded_with_the_admin_as_actor(database_url: 
         ]
         for e in admin_events:
             assert e["actor_id"] == admin_id and e["ip"] == "198.51.100.22", e
+        assert admin_events[0]["detail"] == {"by": "admin"}
         assert admin_events[1]["detail"] == {"ended": 1, "by": "admin"}
         assert admin_events[2]["detail"] == {
             "changed": "roles,disabled",

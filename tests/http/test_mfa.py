@@ -11,6 +11,7 @@ import pytest
 
 from abuse_helpers import make_admin
 from authgate.app import App
+from authgate.domain.audit import AuditQuery
 from helpers import PASSWORD, assert_problem, bearer, login, make_settings, register
 from mfa_helpers import code, enable, mfa_token, second_step
 
@@ -236,6 +237,9 @@ async def test_wrong_codes_back_off(database_url: str) -> None:
             limited = await second_step(client, token, code(secret, 1))
             assert_problem(limited, 429, "rate_limited")
             assert int(limited.headers["retry-after"]) >= 1
+            async with app.services.db.reader() as r:
+                page = await r.audit.page(AuditQuery(event="lockout"))
+            assert [(e.detail, e.ip) for e in page.events] == [('{"attempts":3,"for":"second_factor"}', "203.0.113.7")]
     finally:
         await app.shutdown()
 

@@ -61,7 +61,7 @@ async def test_an_invited_user_signs_in_only_after_choosing_a_password(
     assert (await client.get(f"/users/{bob['id']}", headers=admin)).json()["has_password"] is True
 
     events = {e["event"]: e for e in await audit(client, admin, bob["id"])}
-    assert events["admin_user_create"]["detail"] == {"invited": True}
+    assert events["admin_user_create"]["detail"] == {"by": "admin", "invited": True}
     assert events["password_reset_request"]["detail"] == {"invitation": True}
     assert events["password_reset_request"]["actor_id"] == events["admin_user_create"]["actor_id"] is not None
     assert "password_reset" in events

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from authgate.domain.audit import AuditEvent, DetailValue
-from authgate.domain.clients import NO_CLIENT, ClientInfo, client_event
+from authgate.domain.clients import NO_CLIENT, ClientInfo, by_whom, client_event
 from authgate.domain.clock import Clock
 from authgate.domain.guard import Attempt, LoginGuard
 from authgate.domain.ids import is_id, new_id
@@ -170,7 +170,9 @@ class AuthService:
             created_at=now,
             updated_at=now,
         )
-        detail = {"invited": True} if password is None else None
+        detail: dict[str, DetailValue] | None = None
+        if by_admin:
+            detail = {**by_whom(actor_id), **({"invited": True} if password is None else {})}
         event = self._event(
             "admin_user_create" if by_admin else "register",
             client,
@@ -351,9 +353,9 @@ class AuthService:
         events = [
             self._event("login_failure", client, now, user_id=user_id, outcome="failure", detail={"reason": reason})
         ]
-        if attempt is not None and self.guard is not None and self.guard.engaged(attempt):
-            detail = {"attempts": attempt.attempts, "known_device": attempt.device is not None}
-            events.append(self._event("lockout", client, now, user_id=user_id, outcome="failure", detail=detail))
+        if attempt is not None and self.guard is not None:
+            lockout = self.guard.lockout(attempt, client, user_id, {"known_device": attempt.device is not None})
+            events += [lockout] if lockout is not None else []
         async with self.db.transaction() as tx:
             for event in events:
                 await tx.audit.add(event)

@@ -18,8 +18,12 @@ answers cannot be used to enumerate accounts. See docs/abuse.md for the policy a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import msgspec
 
+from authgate.domain.audit import AuditEvent, DetailValue
+from authgate.domain.clients import ClientInfo, client_event
 from authgate.domain.clock import Clock
 from authgate.domain.devices import DeviceTokens, KnownDevice
 from authgate.domain.ratelimits import Backoff, BackoffPolicy, RateLimits, account_key, retry_after
@@ -114,6 +118,16 @@ class LoginGuard:
     def engaged(self, attempt: Attempt) -> bool:
         """Whether this attempt, having failed, is the one that makes the next ones wait (a lockout event)."""
         return self.backoff is not None and attempt.attempts == self.policy.threshold
+
+    def lockout(
+        self, attempt: Attempt | None, client: ClientInfo, user_id: str | None, detail: Mapping[str, DetailValue]
+    ) -> AuditEvent | None:
+        """The `lockout` event to audit beside a failure (of a login, a code, a password asked again) when that
+        failure is the one that engaged the back-off; None otherwise. Its detail: `attempts`, then `detail`."""
+        if attempt is None or not self.engaged(attempt):
+            return None
+        detail = {"attempts": attempt.attempts, **detail}
+        return client_event("lockout", client, self.clock(), user_id=user_id, outcome="failure", detail=detail)
 
     async def succeeded(self, attempt: Attempt, user: User) -> str:
         """Reset the failures the attempt was counted under; the device token to give the client."""

@@ -299,8 +299,11 @@ class SecondFactors:
                 elif digest is not None and await tx.mfa.use_recovery_code(user.id, digest, now):
                     method = "recovery_code"
         if method is None:
+            lockout = guard.lockout(attempt, client, user.id, {"for": "second_factor"}) if guard is not None else None
             async with self.db.transaction() as tx:
                 await tx.audit.add(client_event("mfa_failure", client, now, user_id=user.id, outcome="failure"))
+                if lockout is not None:
+                    await tx.audit.add(lockout)
             if field is not None:
                 raise ValidationFailed([FieldError(field, "is not a valid code")])
             raise InvalidMfaCode()

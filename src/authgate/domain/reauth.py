@@ -6,7 +6,7 @@ hashing rate, out of reach of the login's controls: so each check goes behind th
 (`password:account`, 30 an hour by default) and back-off (after five wrong passwords in a row, waits of 1, 2,
 4, ... seconds), kept apart from the login's so that a thief holding a session cannot lock its owner out of
 signing in. A right password forgets the wrong ones before it; a wrong one is audited (`reauth_failure`, with
-what it was for), as a wrong code is.
+what it was for), as a wrong code is, and the one that engages the back-off with a `lockout` too.
 """
 
 from __future__ import annotations
@@ -49,8 +49,11 @@ class Reauthentication:
             event = client_event(
                 "reauth_failure", client, self.clock(), user_id=user.id, outcome="failure", detail={"for": purpose}
             )
+            lockout = guard.lockout(attempt, client, user.id, {"for": purpose}) if guard is not None else None
             async with self.db.transaction() as tx:
                 await tx.audit.add(event)
+                if lockout is not None:
+                    await tx.audit.add(lockout)
             raise ValidationFailed([FieldError(field, "is not your current password")])
         if guard is not None and attempt is not None:
             await guard.passed(attempt)
