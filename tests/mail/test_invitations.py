@@ -45,7 +45,7 @@ async def test_an_invited_user_signs_in_only_after_choosing_a_password(
     page, token = link_of(mail)
     assert page.endswith("/reset-password")
 
-    # Nothing signs in to the account meanwhile: not an empty password, not a guess; the same answer as any
+    # No password signs in to the account meanwhile: not an empty one, not a guess; the same answer as any
     # wrong password.
     for guess in ("", PASSWORD, "$argon2id$"):
         refused = await client.post("/auth/login", json={"username": "bob", "password": guess})

@@ -133,8 +133,8 @@ class UserAdmin:
         client: ClientInfo = NO_CLIENT,
     ) -> User:
         """Same rules and conflicts as registration, with the roles the admin chose (default: the default roles).
-        Without a password the account is an invitation: nothing signs in to it until its user follows the link
-        mailed to them and chooses one (see `send_password_link`)."""
+        Without a password the account is an invitation: no password signs in to it until its user follows the
+        link mailed to them and chooses one (see `send_password_link`)."""
         user = await self.auth.register(
             username, email, password, roles=roles, by_admin=True, actor_id=actor_id, client=client
         )
