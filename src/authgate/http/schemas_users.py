@@ -91,8 +91,8 @@ class CreateUserRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True
     username: Username
     email: Email
     password: Password | msgspec.UnsetType = msgspec.UNSET
-    """Without one the account is an invitation: a link to choose the password is mailed to `email`, and nothing
-    signs in to the account until it is followed."""
+    """Without one the account is an invitation: a link to choose the password is mailed to `email`, and no
+    password signs in to the account until it is followed."""
     roles: Roles | msgspec.UnsetType = msgspec.UNSET
     """Default: the default roles (AUTHGATE_DEFAULT_ROLES)."""
 
