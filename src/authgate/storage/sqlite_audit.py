@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from authgate.domain.audit import AuditEvent, AuditPage, AuditQuery, first_id_at
 from authgate.domain.clock import EPOCH as _EPOCH
+from authgate.domain.clock import to_micros
 
 _COLUMNS = "id, at, event, outcome, user_id, actor_id, ip, user_agent, detail"
 
@@ -31,7 +32,7 @@ def insert_event(conn: sqlite3.Connection, event: AuditEvent) -> None:
         f"INSERT INTO audit_events ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?)",
         (
             event.id,
-            (event.at - _EPOCH) // timedelta(microseconds=1),
+            to_micros(event.at),
             event.event,
             event.outcome,
             event.user_id,
