@@ -28,6 +28,7 @@ import pg
 from authgate.app import create_app
 from authgate.config import load_settings
 from authgate.domain.clients import ClientInfo
+from authgate.errors import InvalidCredentials
 from authgate.http.request import Request
 
 PASSWORD = "a-long-and-unusual-passphrase"
@@ -92,6 +93,14 @@ async def run(database_url: str, calls: int, only: set[str], overrides: dict[str
             # Everything a login does but the real hash: the hash here is argon2id at 64 KiB, t=1.
             await services.auth.login("alice", PASSWORD, CLIENT)
 
+        async def login_failed() -> None:
+            # A wrong password: the same hash, then the failure audited.
+            try:
+                await services.auth.login("alice", "not-" + PASSWORD, CLIENT)
+            except InvalidCredentials:
+                return
+            raise AssertionError("a wrong password signed in")
+
         async def refresh_token() -> None:
             # Each task takes a token family of its own out of the deque and puts the successor back.
             families.append((await services.refresh.rotate(families.popleft(), CLIENT)).refresh_token)
@@ -117,6 +126,7 @@ async def run(database_url: str, calls: int, only: set[str], overrides: dict[str
             "transaction": transaction,
             "authenticate": authenticate,
             "login": login,
+            "login-failed": login_failed,
             "me": me_request,
             "users": users_request,
             "ping": ping_request,

@@ -36,6 +36,29 @@ async def test_round_trip_keeps_every_field(db: Database) -> None:
     assert page.events == [event] and not page.has_more
 
 
+async def test_several_events_in_one_call_are_written_together_or_not_at_all(db: Database) -> None:
+    """A failed login writes its event and the lock-out it engages in one call, through `writer()`: one statement
+    on PostgreSQL, without a transaction around it."""
+    user = new_id()
+    failure = audit_event("login_failure", at=NOW, user_id=user, outcome="failure", detail={"reason": "x"})
+    lockout = audit_event("lockout", at=NOW, user_id=user, outcome="failure")
+    three = [audit_event("logout", at=NOW + timedelta(seconds=i), user_id=user) for i in range(3)]
+    async with db.writer() as w:
+        await w.audit.add(failure, lockout)
+        await w.audit.add(*three)  # past the statements prepared ahead
+        await w.audit.add()
+    async with db.reader() as r:
+        written = (await r.audit.page(AuditQuery(user_id=user))).events
+    assert sorted(written, key=lambda e: e.id) == sorted([failure, lockout, *three], key=lambda e: e.id)
+
+    again = audit_event("logout", at=NOW, user_id=user)
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"):  # the second has the first's id
+        async with db.writer() as w:
+            await w.audit.add(again, failure)
+    async with db.reader() as r:
+        assert again.id not in {e.id for e in (await r.audit.page(AuditQuery(user_id=user))).events}
+
+
 async def test_an_event_may_name_no_user_and_outlives_its_user(db: Database) -> None:
     await _add(db, audit_event("login_failure", at=NOW, outcome="failure", detail={"reason": "unknown_account"}))
     async with db.reader() as r:

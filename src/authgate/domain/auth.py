@@ -202,8 +202,8 @@ class AuthService:
         event = self._event(
             "register", client, self.clock(), user_id=owner.id, outcome="failure", detail={"reason": "email_taken"}
         )
-        async with self.db.transaction() as tx:
-            await tx.audit.add(event)
+        async with self.db.writer() as w:
+            await w.audit.add(event)
         if self.on_existing_account is not None:
             await self.on_existing_account(owner, client)
 
@@ -346,8 +346,8 @@ class AuthService:
         return self.token_pair(user, session, refresh, device_token)
 
     async def _login_failed(self, attempt: Attempt | None, user: User | None, client: ClientInfo, reason: str) -> None:
-        """Audit a failed login (one small insert; the limits in front bound how many), and the lockout when
-        this failure is the one that engages the back-off."""
+        """Audit a failed login, and the lockout when this failure is the one that engages the back-off: one
+        statement (the limits in front bound how many)."""
         now = self.clock()
         user_id = user.id if user is not None else None
         events = [
@@ -356,9 +356,8 @@ class AuthService:
         if attempt is not None and self.guard is not None:
             lockout = self.guard.lockout(attempt, client, user_id, {"known_device": attempt.device is not None})
             events += [lockout] if lockout is not None else []
-        async with self.db.transaction() as tx:
-            for event in events:
-                await tx.audit.add(event)
+        async with self.db.writer() as w:
+            await w.audit.add(*events)
 
     async def logout(self, principal: Principal, client: ClientInfo = NO_CLIENT) -> None:
         now = self.clock()

@@ -300,10 +300,9 @@ class SecondFactors:
                     method = "recovery_code"
         if method is None:
             lockout = guard.lockout(attempt, client, user.id, {"for": "second_factor"}) if guard is not None else None
-            async with self.db.transaction() as tx:
-                await tx.audit.add(client_event("mfa_failure", client, now, user_id=user.id, outcome="failure"))
-                if lockout is not None:
-                    await tx.audit.add(lockout)
+            event = client_event("mfa_failure", client, now, user_id=user.id, outcome="failure")
+            async with self.db.writer() as w:
+                await w.audit.add(event, *([lockout] if lockout is not None else []))
             if field is not None:
                 raise ValidationFailed([FieldError(field, "is not a valid code")])
             raise InvalidMfaCode()

@@ -378,8 +378,8 @@ class Passkeys:
             outcome="failure",
             detail=detail,
         )
-        async with self.db.transaction() as tx:
-            await tx.audit.add(event)
+        async with self.db.writer() as w:
+            await w.audit.add(event)
 
     def _changed(self, user: User, change: PasskeyChange, name: str) -> None:
         if self.on_changed is not None:

@@ -50,10 +50,8 @@ class Reauthentication:
                 "reauth_failure", client, self.clock(), user_id=user.id, outcome="failure", detail={"for": purpose}
             )
             lockout = guard.lockout(attempt, client, user.id, {"for": purpose}) if guard is not None else None
-            async with self.db.transaction() as tx:
-                await tx.audit.add(event)
-                if lockout is not None:
-                    await tx.audit.add(lockout)
+            async with self.db.writer() as w:
+                await w.audit.add(event, *([lockout] if lockout is not None else []))
             raise ValidationFailed([FieldError(field, "is not your current password")])
         if guard is not None and attempt is not None:
             await guard.passed(attempt)

@@ -133,7 +133,9 @@ class KeyStore(Protocol):
 
 
 class AuditStore(Protocol):
-    async def add(self, event: AuditEvent) -> None: ...
+    async def add(self, *events: AuditEvent) -> None:
+        """One or more events, as one atomic call (one statement where `Database.writer()` has no transaction: a
+        failed login's one round trip)."""
 
     async def page(self, query: AuditQuery) -> AuditPage:
         """Newest first (by id, which is time-ordered), after `query.before` when given."""

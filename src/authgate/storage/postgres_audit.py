@@ -12,14 +12,14 @@ from authgate.domain.audit import AuditEvent, AuditPage, AuditQuery, first_id_at
 _COLUMNS = "id, at, event, outcome, user_id, actor_id, ip, user_agent, detail"
 
 
-def insert_event_sql(first: int) -> str:
-    """The INSERT of one event whose values are the parameters from `$first` on, in `event_args`' order (for a
-    statement that inserts an event beside something else: `PostgresSessions.add`)."""
-    n = range(first, first + 9)
-    return (
-        f"INSERT INTO audit_events ({_COLUMNS}) VALUES"
-        f" (${n[0]}, ${n[1]}, ${n[2]}, ${n[3]}, ${n[4]}::uuid, ${n[5]}::uuid, ${n[6]}, ${n[7]}, ${n[8]})"
-    )
+def insert_event_sql(first: int, count: int = 1) -> str:
+    """The INSERT of `count` events whose values are the parameters from `$first` on, nine an event in
+    `event_args`' order (also for a statement that inserts an event beside something else: `PostgresSessions.add`)."""
+    rows = []
+    for start in range(first, first + 9 * count, 9):
+        n = range(start, start + 9)
+        rows.append(f"(${n[0]}, ${n[1]}, ${n[2]}, ${n[3]}, ${n[4]}::uuid, ${n[5]}::uuid, ${n[6]}, ${n[7]}, ${n[8]})")
+    return f"INSERT INTO audit_events ({_COLUMNS}) VALUES {', '.join(rows)}"
 
 
 def event_args(event: AuditEvent) -> tuple[object, ...]:
@@ -36,7 +36,8 @@ def event_args(event: AuditEvent) -> tuple[object, ...]:
     )
 
 
-_INSERT = insert_event_sql(1)
+_INSERTS = [insert_event_sql(1, count) for count in range(1, 3)]
+"""By how many events they insert (a failed login writes one, or two when it engages the lock-out)."""
 
 
 def _event(row: Any) -> AuditEvent:
@@ -78,8 +79,11 @@ class PostgresAudit:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
 
-    async def add(self, event: AuditEvent) -> None:
-        await self.conn.execute(_INSERT, *event_args(event))
+    async def add(self, *events: AuditEvent) -> None:
+        if not events:
+            return
+        sql = _INSERTS[len(events) - 1] if len(events) <= len(_INSERTS) else insert_event_sql(1, len(events))
+        await self.conn.execute(sql, *[arg for event in events for arg in event_args(event)])
 
     async def page(self, query: AuditQuery) -> AuditPage:
         sql, args = audit_page_sql(query)

@@ -68,8 +68,9 @@ class SqliteAudit:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 
-    async def add(self, event: AuditEvent) -> None:
-        insert_event(self.conn, event)
+    async def add(self, *events: AuditEvent) -> None:
+        for event in events:
+            insert_event(self.conn, event)
 
     async def page(self, query: AuditQuery) -> AuditPage:
         sql, args = audit_page_sql(query)
