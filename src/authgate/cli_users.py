@@ -16,7 +16,7 @@ import sys
 import msgspec
 
 from authgate.config import Settings
-from authgate.domain.admin import LIMIT_MAX, UserChanges, UserDetails
+from authgate.domain.admin import LIMIT_MAX, UserChanges, UserDetails, UserListing
 from authgate.domain.clients import ClientInfo
 from authgate.domain.users import User
 from authgate.services import Services
@@ -54,11 +54,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
         command.add_argument("role")
 
 
-def table(users: list[User]) -> str:
-    rows = [("USERNAME", "EMAIL", "ROLES", "DISABLED", "CREATED")]
+def table(listing: UserListing) -> str:
+    """One line a user; PASSWORD is "invited" for an account whose invitation has not been followed yet."""
+    rows = [("USERNAME", "EMAIL", "ROLES", "DISABLED", "PASSWORD", "2-STEP", "CREATED")]
     rows += [
-        (u.username, u.email, ",".join(u.roles), "yes" if u.disabled else "no", f"{u.created_at:%Y-%m-%d %H:%M}Z")
-        for u in users
+        (
+            u.username,
+            u.email,
+            ",".join(u.roles),
+            "yes" if u.disabled else "no",
+            "yes" if u.has_password else "invited",
+            "on" if u.id in listing.two_step else "off",
+            f"{u.created_at:%Y-%m-%d %H:%M}Z",
+        )
+        for u in listing.users
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows)
@@ -102,7 +111,7 @@ async def _run(services: Services, args: argparse.Namespace) -> int:
     command = args.users_command
     if command == "list":
         listing = await admin.list(limit=args.limit, cursor=args.cursor, q=args.q, role=args.role, sort=args.sort)
-        print(table(listing.users))
+        print(table(listing))
         if listing.next_cursor:
             print(f"\nmore: authgate users list --cursor {listing.next_cursor}" + _same_filters(args))
         return 0

@@ -77,9 +77,9 @@ def test_list_grant_revoke_disable_enable_delete(
 
     assert main(["users", "list"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["USERNAME", "EMAIL", "ROLES", "DISABLED", "CREATED"]
+    assert lines[0].split() == ["USERNAME", "EMAIL", "ROLES", "DISABLED", "PASSWORD", "2-STEP", "CREATED"]
     assert [line.split()[0] for line in lines[1:]] == ["root", "alice", "bob", "carol"]
-    assert lines[1].split()[2:4] == ["admin,user", "no"]
+    assert lines[1].split()[2:6] == ["admin,user", "no", "yes", "off"]
 
     assert main(["users", "list", "--limit", "2"]) == 0
     out = capsys.readouterr().out
@@ -143,9 +143,13 @@ def test_reset_mfa(env: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Cap
     on_root(env, put)
     assert on_root(env, factor) is not None
     capsys.readouterr()
+    assert main(["users", "list"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].split()[5] == "on"  # the 2-STEP column
     assert main(["users", "reset-mfa", "root"]) == 0
     assert "root: two-step login is off" in capsys.readouterr().out
     assert on_root(env, factor) is None
+    assert main(["users", "list"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].split()[5] == "off"
     assert main(["users", "reset-mfa", "root"]) == 1
     assert "mfa_not_enabled" in capsys.readouterr().err
 
@@ -213,6 +217,8 @@ def test_an_operator_invites_a_user_and_mails_password_links(
         (mail,) = smtp.to("dora@example.com", invitation)
         assert "with the username dora" in mail.text and "7 days" in mail.text
 
+        assert main(["users", "list", "--q", "dora"]) == 0
+        assert capsys.readouterr().out.splitlines()[1].split()[4] == "invited"  # the PASSWORD column
         assert main(["users", "password-link", "dora"]) == 0
         assert "dora: the invitation mailed to dora@example.com" in capsys.readouterr().out
         assert len(smtp.to("dora@example.com", invitation)) == 2

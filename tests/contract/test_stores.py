@@ -408,6 +408,12 @@ async def test_prefix_pages_agree_in_both_plans(db: Database, monkeypatch: pytes
     async with db.transaction() as tx:
         for u in users:
             await tx.users.add(u)
+        for i, u in enumerate(users):  # two-step login on for every 7th; set up and never confirmed for the next
+            if i % 7 in (0, 1):
+                await tx.mfa.put(TotpFactor(user_id=u.id, secret=b"s", created_at=NOW))
+            if i % 7 == 0:
+                assert await tx.mfa.confirm(u.id, NOW, 1, NOW)
+    two_step = {u.id for i, u in enumerate(users) if i % 7 == 0}
 
     async def walk(sort: str, prefix: str, role: str | None = None) -> list[str]:
         seen: list[str] = []
@@ -417,6 +423,7 @@ async def test_prefix_pages_agree_in_both_plans(db: Database, monkeypatch: pytes
                 query = UserQuery(limit=3, sort=sort, after=after, prefix=prefix, role=role)  # type: ignore[arg-type]
                 page = await r.users.page(query)
             seen += [u.id for u in page.users]
+            assert page.two_step == {u.id for u in page.users} & two_step
             if not page.has_more:
                 return seen
             last = page.users[-1]

@@ -244,6 +244,37 @@ async def test_an_admin_sees_a_users_second_factor_and_sessions(
             assert response.status_code == 404 and response.json()["code"] == "user_not_found", path
 
 
+async def test_the_listing_tells_who_has_a_password_and_two_step_login(
+    client: httpx.AsyncClient, app: App, admin: dict[str, str]
+) -> None:
+    """Each listed user says whether it has a password yet (an invitation has none) and whether two-step login
+    is on: a confirmed authenticator, not one set up and never confirmed; in every sort order and with `q`
+    (whose page is a UNION of two index scans), across pages."""
+    alice = await login(client, (await register(client, "ann-alice"))["username"])
+    _, recovery = await enable(client, alice["access_token"])
+    bob = await login(client, (await register(client, "ann-bob"))["username"])
+    pending = await client.post("/auth/mfa/totp", json={"password": PASSWORD}, headers=bearer(bob["access_token"]))
+    assert pending.status_code == 201
+    await app.services.admin.create("ann-invited", "ann-invited@example.com", None)
+    expected = {
+        "root": (True, False),
+        "ann-alice": (True, True),
+        "ann-bob": (True, False),
+        "ann-invited": (False, False),
+    }
+    for params in ({}, {"sort": "-created_at"}, {"sort": "username"}, {"q": "ann-"}, {"q": "ANN", "sort": "username"}):
+        for limit in (1, 50):
+            items = await walk(client, admin, limit=limit, **params)
+            seen = {i["username"]: (i["has_password"], i["mfa_enabled"]) for i in items}
+            want = expected if "q" not in params else {k: v for k, v in expected.items() if k.startswith("ann-")}
+            assert seen == want, (params, limit)
+            assert len(items) == len(want)
+    off = {"password": PASSWORD, "code": recovery[0]}
+    assert (await client.post("/auth/mfa/disable", json=off, headers=bearer(alice["access_token"]))).status_code == 204
+    items = await walk(client, admin, q="ann-alice")
+    assert [(i["username"], i["mfa_enabled"]) for i in items] == [("ann-alice", False)]
+
+
 async def test_an_admin_signs_a_user_out_everywhere(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
     """Every session ends (access tokens and refresh tokens stop working at once); the account stays usable."""
     alice_id = (await register(client, "alice"))["id"]

@@ -38,6 +38,8 @@ LIMIT_DEFAULT = 50
 class UserListing(msgspec.Struct, frozen=True):
     users: list[User]
     next_cursor: str | None
+    two_step: frozenset[str] = frozenset()
+    """The ids of the listed users who have two-step login on."""
 
 
 class UserDetails(msgspec.Struct, frozen=True):
@@ -120,7 +122,7 @@ class UserAdmin:
         if page.has_more and page.users:
             last = page.users[-1]
             next_cursor = self.cursors.encode(listing, (sort_key(last, sort), last.id))
-        return UserListing(page.users, next_cursor)
+        return UserListing(page.users, next_cursor, page.two_step)
 
     async def create(
         self,

@@ -31,6 +31,8 @@ UserSort = Literal["created_at", "-created_at", "username"]
 class UserPage(msgspec.Struct, frozen=True):
     users: list[User]
     has_more: bool
+    two_step: frozenset[str] = frozenset()
+    """The ids of the page's users who have two-step login on (a confirmed authenticator)."""
 
 
 class UserQuery(msgspec.Struct, frozen=True, kw_only=True):

@@ -10,7 +10,7 @@ from authgate.domain.users import User
 from authgate.errors import EmailTaken, UsernameTaken
 from authgate.storage.base import UserPage, UserQuery
 from authgate.storage.sqlite_rows import USER_COLUMNS, USER_WIDTH, user_from_row
-from authgate.storage.userpage import PREFIX_END, WIDE, Dialect, count_prefix_sql, page_sql
+from authgate.storage.userpage import PREFIX_END, WIDE, Dialect, count_prefix_sql, page_sql, two_step_sql
 
 _KEYS = ("username_key", "email_key")
 
@@ -26,7 +26,7 @@ def _unique_violation(exc: sqlite3.IntegrityError) -> Exception:
 
 _DIALECT = Dialect("sqlite")
 # The user a login names, with whether two-step login is on for them (see `UserStore.get_for_login`).
-_TWO_STEP = "EXISTS (SELECT 1 FROM totp_factors f WHERE f.user_id = users.id AND f.confirmed_at IS NOT NULL)"
+_TWO_STEP = two_step_sql("users")
 _GET_FOR_LOGIN = (
     f"SELECT {USER_COLUMNS}, {_TWO_STEP} FROM users WHERE username_key = ?1"
     f" UNION ALL SELECT {USER_COLUMNS}, {_TWO_STEP} FROM users WHERE email_key = ?1 LIMIT 1"
@@ -147,4 +147,6 @@ class SqliteUsers:
             wide = (counts[0] >= WIDE, counts[1] >= WIDE)
         sql, args = user_page_sql(query, wide)
         rows = self.conn.execute(sql, args).fetchall()
-        return UserPage([user_from_row(r) for r in rows[: query.limit]], has_more=len(rows) > query.limit)
+        rows, more = rows[: query.limit], len(rows) > query.limit
+        two_step = frozenset(r[0] for r in rows if r[-1])  # the last column: page_sql
+        return UserPage([user_from_row(r) for r in rows], has_more=more, two_step=two_step)

@@ -39,6 +39,12 @@ USER_COLUMNS = [
 ]
 
 
+def two_step_sql(users: str) -> str:
+    """Whether two-step login is on for the row of `users` (the table's name or alias): it has a confirmed
+    authenticator. One probe of the primary key of `totp_factors`."""
+    return f"EXISTS (SELECT 1 FROM totp_factors f WHERE f.user_id = {users}.id AND f.confirmed_at IS NOT NULL)"
+
+
 class Dialect:
     def __init__(self, name: str) -> None:
         self.name = name
@@ -67,10 +73,16 @@ def count_prefix_sql(dialect: Dialect, key: str) -> str:
 
 def page_sql(dialect: Dialect, query: UserQuery, wide: tuple[bool, bool] = (False, False)) -> tuple[str, list[object]]:
     """The statement and its arguments; `wide` tells, for the username and the email key, whether the
-    prefix is wide (see the module's docstring). The rows are USER_COLUMNS, then the username key."""
+    prefix is wide (see the module's docstring). The rows are USER_COLUMNS, the username key, then whether
+    two-step login is on: probed for the page's rows only, once they are chosen."""
     args, arg = dialect.placeholders()
+    page = _page(dialect, query, wide, arg)
+    return f"SELECT p.*, {two_step_sql('p')} FROM ({page}) AS p ORDER BY {_order(query, 'p.')}", args
+
+
+def _page(dialect: Dialect, query: UserQuery, wide: tuple[bool, bool], arg: Callable[[object], str]) -> str:
     if not query.prefix:
-        return _branch(dialect, query, arg, None), args
+        return _branch(dialect, query, arg, None)
     # Sorted by username, the username index both finds and orders the username matches: never "wide".
     username_wide = wide[0] and query.sort != "username"
     halves = [
@@ -79,10 +91,7 @@ def page_sql(dialect: Dialect, query: UserQuery, wide: tuple[bool, bool] = (Fals
     ]
     order = _order(query, "")
     limit = arg(query.limit + 1)
-    return (
-        f"SELECT * FROM ({halves[0]}) AS a UNION SELECT * FROM ({halves[1]}) AS b ORDER BY {order} LIMIT {limit}",
-        args,
-    )
+    return f"SELECT * FROM ({halves[0]}) AS a UNION SELECT * FROM ({halves[1]}) AS b ORDER BY {order} LIMIT {limit}"
 
 
 def _order(query: UserQuery, table: str) -> str:

@@ -31,6 +31,7 @@ from authgate.http.schemas_users import (
     UpdateUserRequest,
     UserDetailsResponse,
     UserList,
+    UserListItem,
     UserListQuery,
     UserSessionList,
 )
@@ -66,7 +67,8 @@ async def list_users(req: Request) -> Response:
     listing = await req.services.admin.list(
         limit=query.limit, cursor=query.cursor or None, q=query.q or None, role=query.role or None, sort=query.sort
     )
-    return json_response(UserList(items=[UserResponse.of(u) for u in listing.users], next_cursor=listing.next_cursor))
+    items = [UserListItem.of_listed(u, listing.two_step) for u in listing.users]
+    return json_response(UserList(items=items, next_cursor=listing.next_cursor))
 
 
 @operation(
