@@ -20,6 +20,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
+from authgate import background
+
 logger = logging.getLogger("authgate.keys")
 
 RELOAD_SECONDS = 30.0
@@ -65,11 +67,7 @@ class KeySync:
         return True
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await background.stop(*self._tasks)
         self._tasks.clear()
 
     async def _reload_quietly(self) -> None:

@@ -7,10 +7,10 @@ with the interval at 0)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 
+from authgate import background
 from authgate.domain.retention import Retention
 
 logger = logging.getLogger("authgate.retention")
@@ -28,11 +28,8 @@ class Sweeper:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await background.stop(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:

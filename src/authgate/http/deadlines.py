@@ -14,11 +14,11 @@ one request stays in its own call.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
+from authgate import background
 from authgate.errors import RequestTimeout
 
 T = TypeVar("T")
@@ -44,11 +44,8 @@ class BodyDeadlines:
             self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
 
     async def close(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
-            self._sweeper = None
+        await background.stop(self._sweeper)
+        self._sweeper = None
 
     async def read(self, body: Awaitable[T]) -> T:
         """Await `body`; RequestTimeout when it takes longer than the timeout (give or take a sweep)."""

@@ -12,11 +12,11 @@ again: "resend the link"); a graceful shutdown first waits a while for the queue
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 import msgspec
 
+from authgate import background
 from authgate.domain.mail import Mailer, MailError, MailJob, MailMessage, PermanentMailError
 
 logger = logging.getLogger("authgate.mail")
@@ -96,11 +96,7 @@ class MailOutbox:
                     "mail outbox closed with %d job(s) not worked off", self._queue.qsize(),
                     extra={"event": "mail_lost", "jobs": self._queue.qsize()},
                 )  # fmt: skip
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await background.stop(*self._tasks)
         self._tasks = []
 
     async def _work(self) -> None:

@@ -19,6 +19,7 @@ import redis.exceptions
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from authgate import background
 from authgate.domain.ratelimits import Admission, BackoffPolicy, Limit, retry_after
 
 if TYPE_CHECKING:
@@ -153,10 +154,7 @@ class RedisLink:
                 raise outcome
 
     async def close(self) -> None:
-        if self._probe is not None and not self._probe.done():
-            self._probe.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._probe
+        await background.stop(self._probe)
         await self.client.aclose()
 
 

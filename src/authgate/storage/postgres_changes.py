@@ -16,6 +16,7 @@ from typing import Any
 
 import asyncpg
 
+from authgate import background
 from authgate.storage.base import ChangeListener
 
 logger = logging.getLogger("authgate.storage")
@@ -48,11 +49,8 @@ class PostgresChangeFeed:
         return self.listener.live
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await background.stop(self._task)
+        self._task = None
 
     def _notified(self, conn: Any, pid: int, channel: str, payload: str) -> None:
         self.listener.forget_user(payload)
