@@ -55,7 +55,7 @@ def test_serving_leaves_out_what_only_other_settings_or_commands_need(tmp_path: 
         "from authgate.mail import build_mailer\n"
         "build_mailer(load_settings({}))\n"
         "print(' '.join(m for m in ('smtplib', 'email.policy', 'email.headerregistry', 'authgate.mail.mime',"
-        " 'tomllib', 'sqlite3') if m in sys.modules))\n"
+        " 'tomllib', 'sqlite3', 'bcrypt', 'cryptography.hazmat.primitives.serialization') if m in sys.modules))\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.split() == []

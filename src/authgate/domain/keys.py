@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 import msgspec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 ALGORITHM = "EdDSA"
 _SEALED_PREFIX = b"aesgcm1:"
@@ -63,7 +62,7 @@ def b64url(data: bytes) -> str:
 def generate_key(now: datetime, kek: bytes | None) -> StoredKey:
     private = Ed25519PrivateKey.generate()
     seed = private.private_bytes_raw()
-    public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    public = private.public_key().public_bytes_raw()
     kid = now.strftime("%Y%m%d") + "-" + secrets.token_hex(4)
     return StoredKey(kid=kid, private_key=seal(seed, kek, kid), public_key=public, created_at=now)
 

@@ -39,7 +39,6 @@ import hmac
 import re
 from typing import Final, Literal, NamedTuple
 
-import bcrypt
 from argon2 import Type
 from argon2.low_level import hash_secret_raw
 
@@ -115,6 +114,8 @@ class _Bcrypt(NamedTuple):
     encoded: bytes
 
     def matches(self, secret: bytes) -> bool:
+        import bcrypt  # on the first such hash: only users brought from another system have one
+
         derived = bcrypt.hashpw(secret[:BCRYPT_MAX_PASSWORD_BYTES], self.encoded)
         return len(secret) <= BCRYPT_MAX_PASSWORD_BYTES and hmac.compare_digest(derived, self.encoded)
 
