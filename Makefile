@@ -1,5 +1,6 @@
 # The commands a person types. Everything installs into .venv from the project's own files.
-PYTHON ?= python3
+# The interpreter .venv is made with: the distribution's optimised build when there is one (scripts/python.sh).
+PYTHON ?= $(shell bash scripts/python.sh)
 VENV   := .venv
 BIN    := $(VENV)/bin
 # Re-install when pyproject.toml changes.
@@ -12,6 +13,7 @@ SOAK_SECONDS ?= 600
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
+	@echo "$(VENV): $$($(BIN)/python -c 'import os, sys; print(sys.version.split()[0], os.path.realpath(sys.executable))')"
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml

@@ -120,7 +120,8 @@ def machine_meta() -> dict[str, Any]:
         "kernel": platform.release(), "loadavg_before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "git_commit": _git_commit(), "command": " ".join(sys.argv),
         "versions": {
-            "python": platform.python_version(), "authgate": _pkg("authgate"), "granian": _pkg("granian"),
+            "python": platform.python_version(), "interpreter": os.path.realpath(sys.executable),
+            "authgate": _pkg("authgate"), "granian": _pkg("granian"),
             "flask": _pkg("flask"), "gunicorn": _pkg("gunicorn"), "gevent": _pkg("gevent"),
             "fastapi": _pkg("fastapi"), "uvicorn": _pkg("uvicorn"),
             "go": gobuild.go_version().removeprefix("go version "),
