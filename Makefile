@@ -62,11 +62,13 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py
 
 ## bench-smoke: every benchmark scenario for about a second, checking every server answers correctly; one
-## short count of authgate's instructions per request under callgrind; one round of the CPU of a Redis call
+## short count of authgate's instructions per request under callgrind; one round of the CPU of a Redis call;
+## one short round of the cold-start measurement
 bench-smoke: $(STAMP)
 	$(BIN)/python bench/run.py --smoke
 	$(BIN)/python bench/instructions.py --targets authgate --requests 200 --connections 4 --rounds 1
 	$(BIN)/python bench/rediscost.py --rounds 1
+	$(BIN)/python bench/coldstart.py --rounds 1 --quiet 0.5
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .mypy_cache .ruff_cache test-output
