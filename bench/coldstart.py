@@ -63,8 +63,8 @@ def starts(quiet_s: float, touch_mib: int, rounds: int) -> dict[str, list[float]
     ways = (f"after {quiet_s:g} s quiet", f"after {quiet_s:g} s quiet, {touch_mib} MiB touched first",
             f"{NEXT_START_S:g} s after the previous")
     found: dict[str, list[float]] = {way: [] for way in ways}
-    target.prepare(placement, {})
     try:
+        target.prepare(placement, {})
         with tempfile.TemporaryDirectory(prefix="authgate-coldstart-") as tmp:
             for _ in range(rounds):
                 for way in ways:
@@ -74,8 +74,8 @@ def starts(quiet_s: float, touch_mib: int, rounds: int) -> dict[str, list[float]
                     port = servers.free_port()
                     server = servers.start(target.name, target.launch(placement, port, {}), port,
                                            Path(tmp) / "server.log", cpus=placement.server_cpus)
-                    found[way].append(server.startup_s * 1000)
                     server.stop()
+                    found[way].append(server.startup_s * 1000)
     finally:
         target.cleanup()
     return found
