@@ -47,12 +47,13 @@ def touch(mib: int) -> float:
 
 def fresh_memory(quiet_s: float, rounds: int) -> dict[str, list[float]]:
     """Microseconds a fresh page, after the previous region stayed free 0.1 s or `quiet_s`."""
-    found: dict[str, list[float]] = {"0.1 s": [], f"{quiet_s:g} s": []}
+    waits = (quiet_s, 0.1)  # the quiet one first: the 0.1 s one then follows a region just freed
+    found: dict[str, list[float]] = {f"{wait:g} s": [] for wait in waits}
     touch(PROBE_MIB)
     for _ in range(rounds):
-        for label, wait in ((f"{quiet_s:g} s", quiet_s), ("0.1 s", 0.1)):
+        for wait in waits:
             time.sleep(wait)
-            found[label].append(touch(PROBE_MIB))
+            found[f"{wait:g} s"].append(touch(PROBE_MIB))
     return found
 
 
