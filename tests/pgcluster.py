@@ -80,9 +80,13 @@ class Server:
 
     def freeze(self) -> None:
         """SIGSTOP the whole server: connections stay open and nothing answers (a hung server, or a network
-        that drops packets); new connections are accepted by the kernel and then hear nothing."""
-        for pid in self.processes():
-            os.kill(pid, signal.SIGSTOP)
+        that drops packets); new connections are accepted by the kernel and then hear nothing. The postmaster
+        stops first; a backend it forked meanwhile is found by looking again until nothing new turns up."""
+        stopped: set[int] = set()
+        while fresh := [pid for pid in self.processes() if pid not in stopped]:
+            for pid in fresh:
+                os.kill(pid, signal.SIGSTOP)
+                stopped.add(pid)
 
     def thaw(self) -> None:
         for pid in self.processes():

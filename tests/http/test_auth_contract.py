@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import httpx
 import jwt
 import pytest
 
 from authgate.app import App
+from authgate.http.handlers import system
 from helpers import PASSWORD, bearer, login, register
 
 
@@ -17,6 +19,29 @@ async def test_ping(client: httpx.AsyncClient) -> None:
     assert response.status_code == 200
     assert response.json() == {"message": "pong"}
     assert response.headers["x-request-id"]
+
+
+async def test_readiness_says_unavailable_in_time_when_the_database_hangs(
+    client: httpx.AsyncClient, app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hung database (tests/reliability/test_fault_postgres.py freezes a real one) is reported by the
+    readiness check's own timeout, not after the 10 s command timeout a probe would have given up on."""
+    ready = await client.get("/health/ready")
+    assert ready.status_code == 200 and ready.json()["checks"]["database"] == "ok"
+
+    async def hangs() -> None:
+        await asyncio.sleep(30)
+
+    monkeypatch.setattr(system, "READY_DATABASE_TIMEOUT", 0.2)
+    monkeypatch.setattr(app.services.db, "ping", hangs)
+    started = time.monotonic()
+    ready = await client.get("/health/ready")
+    assert time.monotonic() - started < 5
+    assert ready.status_code == 503
+    assert ready.json()["status"] == "unavailable"
+    assert ready.json()["checks"]["database"] == "unavailable: no answer within 0.2 s"
+    monkeypatch.undo()
+    assert (await client.get("/health/ready")).status_code == 200
 
 
 async def test_register_returns_the_user_without_secrets(client: httpx.AsyncClient) -> None:

@@ -18,6 +18,10 @@ _PONG = static_json(Message("pong"))
 _IO = static_json({"status": "success"})
 _LIVE = static_json(HealthResponse("ok"))
 
+READY_DATABASE_TIMEOUT = 2.0
+"""Seconds the readiness check waits for the database: a hung database is "unavailable" in time for a probe,
+not after the 10 s command timeout."""
+
 
 @operation("Ping", tag="system", response=Message, uses_database=False)
 async def ping(req: Request) -> Response:
@@ -31,7 +35,8 @@ async def live(req: Request) -> Response:
 
 @operation(
     "Readiness",
-    description="503 with the failing checks when the database, the migrations or the signing key are not ready.",
+    description="503 with the failing checks when the database, the migrations or the signing key are not ready. "
+    f"It waits at most {READY_DATABASE_TIMEOUT:g} s for the database.",
     tag="system",
     response=HealthResponse,
     other_responses={503: HealthResponse},
@@ -41,12 +46,15 @@ async def ready(req: Request) -> Response:
     services = req.services
     checks: dict[str, str] = {}
     try:
-        await services.db.ping()
-        pending = await services.db.pending_migrations()
+        async with asyncio.timeout(READY_DATABASE_TIMEOUT):
+            await services.db.ping()
+            pending = await services.db.pending_migrations()
         checks["database"] = "ok"
         checks["migrations"] = "ok" if not pending else f"pending: {', '.join(pending)}"
     except AuthgateError as exc:
         checks["database"] = f"unavailable: {exc.detail}"
+    except TimeoutError:
+        checks["database"] = f"unavailable: no answer within {READY_DATABASE_TIMEOUT:g} s"
     checks["signing_key"] = "ok" if services.tokens.keyring.kid else "missing"
     healthy = all(v == "ok" for v in checks.values())
     # Informative only: without Redis the limits are per process, and the service keeps serving (still 200).
