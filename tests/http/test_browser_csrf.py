@@ -140,6 +140,33 @@ async def test_a_form_posted_from_elsewhere_is_refused_even_with_a_valid_token(
     assert await _sessions(app) == 1
 
 
+SIGNED_IN_FORMS = [
+    "/account/password",
+    "/account/sessions/end",
+    "/account/sessions/end-all",
+    "/account/delete",
+    "/account/passkeys/add",
+    "/account/passkeys/rename",
+    "/account/passkeys/remove",
+    "/account/mfa/setup",
+    "/account/mfa/confirm",
+    "/account/mfa/recovery-codes",
+    "/account/mfa/disable",
+]
+
+
+@pytest.mark.parametrize("path", SIGNED_IN_FORMS)
+async def test_a_signed_in_form_sends_a_signed_out_browser_to_sign_in(client: httpx.AsyncClient, path: str) -> None:
+    """The seed's `@login_required` (`signed_in_page`): no session is a redirect to the sign-in page, and a form
+    from another site is refused before that."""
+    await register(client)
+    response = await client.post(path, data={"csrf_token": "anything", "delete_password": PASSWORD})
+    assert response.status_code == 303 and response.headers["location"] == "/login?next=/account"
+    assert "set-cookie" not in response.headers
+    _refused(await client.post(path, data={}, headers={"origin": "https://evil.example"}))
+    await login(client, "alice", PASSWORD)  # nothing changed: the account is there, with its password
+
+
 async def test_a_browser_posting_from_this_site_passes(client: httpx.AsyncClient) -> None:
     await register(client)
     token = await form_token(client)

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import logging
 
+from authgate.domain.auth import Principal
 from authgate.domain.passwords import PASSWORD_MAX
 from authgate.errors import LastAdmin, SessionNotFound, ValidationFailed
 from authgate.http.handlers.auth import client_info
-from authgate.http.handlers.pages import MAX_FIELD, PageHandlers, field_errors, page
-from authgate.http.redirects import DEFAULT_NEXT, login_url
+from authgate.http.handlers.pages import MAX_FIELD, PageHandlers, field_errors, signed_in_page
+from authgate.http.redirects import login_url
 from authgate.http.request import Request
 from authgate.http.responses import Response
 
@@ -22,11 +23,8 @@ class AccountPages:
     def __init__(self, pages: PageHandlers) -> None:
         self.pages = pages
 
-    @page("Change my password")
-    async def change_password(self, req: Request) -> Response:
-        principal, form = await self.pages.signed_in(req)
-        if principal is None:
-            return self.pages.redirect(login_url(DEFAULT_NEXT))
+    @signed_in_page("Change my password")
+    async def change_password(self, req: Request, principal: Principal, form: dict[str, str]) -> Response:
         current, new = form.get("current_password", ""), form.get("new_password", "")
         errors: dict[str, str] = {}
         if not current:
@@ -45,11 +43,8 @@ class AccountPages:
         security.info("password changed", extra={"event": "password_change", "user_id": principal.user.id})
         return self.pages.redirect("/account?notice=password_changed")
 
-    @page("Sign out one of my sessions")
-    async def end_session(self, req: Request) -> Response:
-        principal, form = await self.pages.signed_in(req)
-        if principal is None:
-            return self.pages.redirect(login_url(DEFAULT_NEXT))
+    @signed_in_page("Sign out one of my sessions")
+    async def end_session(self, req: Request, principal: Principal, form: dict[str, str]) -> Response:
         session_id = form.get("session_id", "")
         try:
             await req.services.auth.end_session(principal, session_id, client_info(req))
@@ -60,20 +55,14 @@ class AccountPages:
             return self.pages.redirect(login_url(notice="signed_out"), [self.pages.cookies.clear_session()])
         return self.pages.redirect("/account?notice=session_ended")
 
-    @page("Sign out everywhere")
-    async def end_all_sessions(self, req: Request) -> Response:
-        principal, _ = await self.pages.signed_in(req)
-        if principal is None:
-            return self.pages.redirect(login_url(DEFAULT_NEXT))
+    @signed_in_page("Sign out everywhere")
+    async def end_all_sessions(self, req: Request, principal: Principal, _form: dict[str, str]) -> Response:
         ended = await req.services.auth.logout_all(principal, client=client_info(req))
         security.info("logout everywhere", extra={"event": "logout_all", "user_id": principal.user.id, "ended": ended})
         return self.pages.redirect(login_url(notice="signed_out_everywhere"), [self.pages.cookies.clear_session()])
 
-    @page("Delete my account")
-    async def delete_account(self, req: Request) -> Response:
-        principal, form = await self.pages.signed_in(req)
-        if principal is None:
-            return self.pages.redirect(login_url(DEFAULT_NEXT))
+    @signed_in_page("Delete my account")
+    async def delete_account(self, req: Request, principal: Principal, form: dict[str, str]) -> Response:
         password, code = form.get("delete_password", ""), form.get("delete_code", "")
         errors: dict[str, str] = {}
         if not password or len(password) > PASSWORD_MAX:

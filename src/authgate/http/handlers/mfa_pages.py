@@ -18,8 +18,7 @@ from authgate.domain.passwords import PASSWORD_MAX
 from authgate.errors import MfaAlreadyEnabled, MfaNotEnabled, ValidationFailed
 from authgate.http import csrf
 from authgate.http.handlers.auth import client_info
-from authgate.http.handlers.pages import MAX_FIELD, PageHandlers, field_errors, page
-from authgate.http.redirects import DEFAULT_NEXT, login_url
+from authgate.http.handlers.pages import MAX_FIELD, PageHandlers, field_errors, signed_in_page
 from authgate.http.request import Request
 from authgate.http.responses import Page, Response
 
@@ -50,11 +49,8 @@ class MfaPages:
     def __init__(self, pages: PageHandlers) -> None:
         self.pages = pages
 
-    @page("Set up two-step sign in: the QR code")
-    async def setup(self, req: Request) -> Response:
-        principal, form = await self.pages.signed_in(req)
-        if principal is None:
-            return self.pages.redirect(login_url(DEFAULT_NEXT))
+    @signed_in_page("Set up two-step sign in: the QR code")
+    async def setup(self, req: Request, principal: Principal, form: dict[str, str]) -> Response:
         password = form.get("setup_password", "")
         if not password or len(password) > PASSWORD_MAX:
             errors = {"setup_password": "Enter your password"}
@@ -87,11 +83,8 @@ class MfaPages:
             errors=errors or {},
         )
 
-    @page("Turn on two-step sign in")
-    async def confirm(self, req: Request) -> Response:
-        principal, form = await self.pages.signed_in(req)
-        if principal is None:
-            return self.pages.redirect(login_url(DEFAULT_NEXT))
+    @signed_in_page("Turn on two-step sign in")
+    async def confirm(self, req: Request, principal: Principal, form: dict[str, str]) -> Response:
         mfa = req.services.mfa
         typed = form.get("code", "")
         try:
@@ -109,53 +102,59 @@ class MfaPages:
         security.info("two-step login turned on", extra={"event": "mfa_enabled", "user_id": principal.user.id})
         return self.pages.render("mfa_codes.html", codes=codes, enabled_now=True)
 
-    @page("New recovery codes")
-    async def renew_recovery_codes(self, req: Request) -> Response:
+    @signed_in_page("New recovery codes")
+    async def renew_recovery_codes(self, req: Request, principal: Principal, form: dict[str, str]) -> Response:
         client = client_info(req)
 
-        def shown(principal: Principal, codes: list[str]) -> Response:
+        def shown(codes: list[str]) -> Response:
             security.info("recovery codes renewed", extra={"event": "mfa_recovery_codes", "user_id": principal.user.id})
             return self.pages.render("mfa_codes.html", codes=codes, enabled_now=False)
 
         return await self._proved(
             req,
+            principal,
+            form,
             "renew_",
-            lambda p, password, code: req.services.mfa.renew_recovery_codes(p, password, code, client),
+            lambda password, code: req.services.mfa.renew_recovery_codes(principal, password, code, client),
             shown,
         )
 
-    @page("Turn off two-step sign in")
-    async def disable(self, req: Request) -> Response:
+    @signed_in_page("Turn off two-step sign in")
+    async def disable(self, req: Request, principal: Principal, form: dict[str, str]) -> Response:
         client = client_info(req)
 
-        def done(principal: Principal, _: None) -> Response:
+        def done(_: None) -> Response:
             security.info("two-step login turned off", extra={"event": "mfa_disabled", "user_id": principal.user.id})
             return self.pages.redirect("/account?notice=mfa_disabled")
 
         return await self._proved(
-            req, "disable_", lambda p, password, code: req.services.mfa.disable(p, password, code, client), done
+            req,
+            principal,
+            form,
+            "disable_",
+            lambda password, code: req.services.mfa.disable(principal, password, code, client),
+            done,
         )
 
     async def _proved(
         self,
         req: Request,
+        principal: Principal,
+        form: dict[str, str],
         prefix: str,
-        act: Callable[[Principal, str, str], Awaitable[R]],
-        then: Callable[[Principal, R], Response],
+        act: Callable[[str, str], Awaitable[R]],
+        then: Callable[[R], Response],
     ) -> Response:
         """A form of the account page that takes the password and a code (its fields named with `prefix`): `act`
         with them, then answer with `then`; the account page with the form's mistakes if there are some."""
-        principal, form = await self.pages.signed_in(req)
-        if principal is None:
-            return self.pages.redirect(login_url(DEFAULT_NEXT))
         errors = _proof_errors(form, prefix)
         if not errors:
             try:
-                result = await act(principal, form[prefix + "password"], form[prefix + "code"])
+                result = await act(form[prefix + "password"], form[prefix + "code"])
             except ValidationFailed as exc:
                 errors = field_errors(exc, prefix)
             except MfaNotEnabled:
                 return self.pages.redirect("/account")
             else:
-                return then(principal, result)
+                return then(result)
         return await self.pages.account_page(req, principal, 422, errors=errors)

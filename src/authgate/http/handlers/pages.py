@@ -97,6 +97,26 @@ def page(summary: str) -> Callable[[Handler[P]], Handler[P]]:
     return wrap
 
 
+SignedInHandler = Callable[[P, Request, Principal, dict[str, str]], Awaitable[Response]]
+
+
+def signed_in_page(summary: str) -> Callable[[SignedInHandler[P]], Handler[P]]:
+    """A page (`page`) of the signed-in browser, the seed's `@login_required`: the method is given the principal
+    and its form (same origin and CSRF token checked); a browser that is not signed in goes to the sign-in page."""
+
+    def wrap(method: SignedInHandler[P]) -> Handler[P]:
+        @functools.wraps(method)
+        async def handler(self: P, req: Request) -> Response:
+            principal, form = await self.pages.signed_in(req)
+            if principal is None:
+                return self.pages.redirect(login_url(DEFAULT_NEXT))
+            return await method(self, req, principal, form)
+
+        return page(summary)(handler)
+
+    return wrap
+
+
 def _capitalised(message: str) -> str:
     return message[:1].upper() + message[1:]
 

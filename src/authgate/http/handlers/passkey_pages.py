@@ -13,6 +13,7 @@ import logging
 
 import msgspec
 
+from authgate.domain.auth import Principal
 from authgate.errors import (
     FieldError,
     Forbidden,
@@ -25,10 +26,10 @@ from authgate.errors import (
     ValidationFailed,
 )
 from authgate.http.handlers.auth import client_info
-from authgate.http.handlers.pages import MAX_FIELD, PageHandlers, field_errors, page
+from authgate.http.handlers.pages import MAX_FIELD, PageHandlers, field_errors, page, signed_in_page
 from authgate.http.operations import operation
 from authgate.http.problems import status_of
-from authgate.http.redirects import DEFAULT_NEXT, login_url, safe_next
+from authgate.http.redirects import safe_next
 from authgate.http.request import Request
 from authgate.http.responses import Response, json_response
 from authgate.http.schemas_passkeys import AuthenticationCredential, PasskeyOptions, RegistrationCredential
@@ -90,11 +91,8 @@ class PasskeyPages:
             raise ValidationFailed([FieldError(field, message) for field, message in shown.items()]) from None
         return json_response(PasskeyOptions(public_key=options, expires_in=passkeys.challenges.ttl))
 
-    @page("Add a passkey")
-    async def add(self, req: Request) -> Response:
-        principal, form = await self.pages.signed_in(req)
-        if principal is None:
-            return self.pages.redirect(login_url(DEFAULT_NEXT))
+    @signed_in_page("Add a passkey")
+    async def add(self, req: Request, principal: Principal, form: dict[str, str]) -> Response:
         name = form.get("passkey_name", "")
         errors: dict[str, str] = {}
         if len(name) > 64:
@@ -119,11 +117,8 @@ class PasskeyPages:
         security.info("passkey added", extra={"event": "passkey_added", "user_id": principal.user.id})
         return self.pages.redirect("/account?notice=passkey_added#passkeys")
 
-    @page("Rename one of my passkeys")
-    async def rename(self, req: Request) -> Response:
-        principal, form = await self.pages.signed_in(req)
-        if principal is None:
-            return self.pages.redirect(login_url(DEFAULT_NEXT))
+    @signed_in_page("Rename one of my passkeys")
+    async def rename(self, req: Request, principal: Principal, form: dict[str, str]) -> Response:
         passkey_id, name = form.get("passkey_id", ""), form.get("passkey_rename", "")
         error = "Must be at most 64 characters" if len(name) > 64 else None
         if error is None:
@@ -138,11 +133,8 @@ class PasskeyPages:
             return await self.pages.account_page(req, principal, 422, errors=errors, renaming=passkey_id)
         return self.pages.redirect("/account?notice=passkey_renamed#passkeys")
 
-    @page("Remove one of my passkeys")
-    async def remove(self, req: Request) -> Response:
-        principal, form = await self.pages.signed_in(req)
-        if principal is None:
-            return self.pages.redirect(login_url(DEFAULT_NEXT))
+    @signed_in_page("Remove one of my passkeys")
+    async def remove(self, req: Request, principal: Principal, form: dict[str, str]) -> Response:
         try:
             await req.services.passkeys.remove(principal.user.id, form.get("passkey_id", ""), client_info(req))
         except PasskeyNotFound:
