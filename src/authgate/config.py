@@ -115,6 +115,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     hash_thread_priority: Literal["idle", "low", "normal"] = "idle"
     """The hashing threads' priority on Linux: `idle` (SCHED_IDLE: only the CPU nothing else wants; requests
     never wait for a hash's time slice), `low` (niceness 19), `normal` (the event loop's)."""
+    hash_memory_release_after: Annotated[float, msgspec.Meta(ge=0, le=86400)] = 10.0
+    """Seconds without a hash after which each hashing thread gives back the memory its last hash used (glibc on
+    Linux; argon2id's 19 MiB a thread, which the next hash would otherwise reuse); 0 keeps it."""
     reject_common_passwords: bool = True
 
     admin_requires_second_factor: bool = False

@@ -33,6 +33,7 @@ from authgate.domain.signing import SigningKeys
 from authgate.domain.tokens import AccessTokens
 from authgate.keysync import KeySync
 from authgate.mail import JinjaMailTemplates, MailOutbox, TemplateError, start_outbox
+from authgate.malloc import GLIBC
 from authgate.observability.instruments import Instruments
 from authgate.ratelimit import RateLimiting, start_rate_limiting
 from authgate.storage import open_database
@@ -166,6 +167,7 @@ class Services:
         pool = instruments.hash_pool(
             settings.hash_pool_threads(), settings.hash_queue_size, settings.hash_thread_priority
         )
+        pool.release_memory_when_idle(GLIBC, settings.hash_memory_release_after)
         instruments.count_sessions_of(db, clock)
         session_cache, change_feed = _session_cache(settings, db)
         tokens = AccessTokens(settings.issuer, settings.audience, settings.access_token_ttl, keyring, time.time)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -16,10 +19,12 @@ from authgate.domain.passwords import (
     HashPool,
     HashPriority,
     PasswordHasher,
+    ThreadMemory,
     check_new_password,
 )
 from authgate.domain.users import NO_PASSWORD
 from authgate.errors import FieldError, Overloaded
+from authgate.malloc import GLIBC
 
 FAST = HashParameters(memory_kib=64, time_cost=1, parallelism=1)
 
@@ -186,3 +191,122 @@ def test_an_account_without_a_password_matches_nothing_after_a_full_verification
     for attempt in ("", "anything", NO_PASSWORD, hasher._dummy_hash):
         assert hasher.verify(NO_PASSWORD, attempt) == (False, False)
     assert verified == [hasher._dummy_hash] * 4
+
+
+class _Memory:
+    """A ThreadMemory that records which threads gave their memory back, and whether inside `trimming`."""
+
+    def __init__(self) -> None:
+        self.trimming_now = False
+        self.released: list[tuple[int, bool]] = []
+
+    @contextlib.contextmanager
+    def trimming(self) -> Iterator[None]:
+        self.trimming_now = True
+        try:
+            yield
+        finally:
+            self.trimming_now = False
+
+    def release_thread_arena(self) -> None:
+        self.released.append((threading.get_ident(), self.trimming_now))
+
+
+def _releasing(pool: HashPool, memory: ThreadMemory | None, after: float) -> HashPool:
+    pool.release_memory_when_idle(memory, after)
+    return pool
+
+
+async def _until(check: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "not within the time"
+        await asyncio.sleep(0.01)
+
+
+async def test_an_idle_pool_gives_its_threads_memory_back_once_on_each_thread() -> None:
+    memory = _Memory()
+    pool = _releasing(HashPool(threads=2, queue_size=4), memory, 0.1)
+    gate = threading.Event()
+
+    def hashes() -> int:
+        gate.wait(5)
+        return threading.get_ident()
+
+    try:
+        hashing = [asyncio.ensure_future(pool.run(hashes)) for _ in range(2)]  # both threads start
+        await asyncio.sleep(0.3)
+        assert pool.releases == 0  # never while hashes run
+        gate.set()
+        threads = set(await asyncio.gather(*hashing))
+        assert pool.releases == 0  # the pool was idle for less than release_after
+        await _until(lambda: pool.releases == 1)
+        assert len(memory.released) == 2 and all(inside for _, inside in memory.released)
+        assert {ident for ident, _ in memory.released} == threads and len(threads) == 2
+        await asyncio.sleep(0.3)
+        assert pool.releases == 1  # nothing hashed since: nothing to give back
+        await pool.run(time.sleep, 0)
+        await _until(lambda: pool.releases == 2)
+    finally:
+        gate.set()
+        pool.close()
+
+
+async def test_a_pool_that_keeps_hashing_keeps_its_memory() -> None:
+    memory = _Memory()
+    pool = _releasing(HashPool(threads=1, queue_size=4), memory, 0.2)
+    try:
+        for _ in range(8):
+            await pool.run(time.sleep, 0.05)
+        assert pool.releases == 0 and memory.released == []
+        without = _releasing(HashPool(threads=1, queue_size=4), memory, 0)  # 0: kept for good
+        try:
+            await without.run(time.sleep, 0)
+            await asyncio.sleep(0.3)
+            assert without.releases == 0
+        finally:
+            without.close()
+        await _until(lambda: pool.releases == 1)
+    finally:
+        pool.close()
+
+
+@pytest.mark.skipif(GLIBC is None, reason="glibc's malloc only (Linux)")
+def test_argon2_memory_kept_by_the_hashing_threads_is_given_back_to_the_system_when_idle() -> None:
+    """In a process of its own (a clean heap): at OWASP's 19 MiB, two threads hashing keep about 19 MiB each;
+    once the pool is idle it is given back, and hashing still works after."""
+    script = """
+import asyncio
+from authgate.domain.passwords import HashParameters, HashPool, PasswordHasher
+from authgate.malloc import GLIBC
+
+def anon_mib():
+    for line in open("/proc/self/status"):
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) / 1024
+
+async def main():
+    hasher = PasswordHasher(HashParameters(memory_kib=19456, time_cost=1, parallelism=1))
+    stored = hasher.hash("a long and unusual passphrase")
+    pool = HashPool(threads=2, queue_size=8)
+    pool.release_memory_when_idle(GLIBC, 0.2)
+    start = anon_mib()
+    for _ in range(3):
+        await asyncio.gather(*(pool.run(hasher.verify, stored, "a long and unusual passphrase") for _ in range(2)))
+    kept = anon_mib()
+    for _ in range(100):
+        if pool.releases:
+            break
+        await asyncio.sleep(0.05)
+    released = anon_mib()
+    ok, _ = await pool.run(hasher.verify, stored, "a long and unusual passphrase")
+    pool.close()
+    print(start, kept, released, ok)
+
+asyncio.run(main())
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    start, kept, released, ok = done.stdout.split()
+    assert float(kept) - float(start) > 30, done.stdout  # two threads' 19 MiB
+    assert float(kept) - float(released) > 30, done.stdout
+    assert ok == "True"

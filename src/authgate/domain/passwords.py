@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import random
 import secrets
@@ -17,7 +18,8 @@ import threading
 import unicodedata
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Literal, TypeVar
+from contextlib import AbstractContextManager
+from typing import Literal, Protocol, TypeVar
 
 import argon2
 import msgspec
@@ -145,6 +147,15 @@ SHED_DELAY_SECONDS = 0.25
 between half and one and a half times this."""
 
 
+class ThreadMemory(Protocol):
+    """Gives back the memory a hashing thread keeps between hashes (`authgate.malloc.Glibc`)."""
+
+    def trimming(self) -> AbstractContextManager[None]: ...
+
+    def release_thread_arena(self) -> None:
+        """On the calling thread, inside `trimming`."""
+
+
 class HashPool:
     """Runs password hashing off the event loop, in a bounded pool with a bounded queue.
 
@@ -163,18 +174,29 @@ class HashPool:
     `idle` (SCHED_IDLE): they run only when nothing else of normal priority wants the CPU, and give it up at
     once when something does; `low`: niceness 19, the least share of normal scheduling; `normal`: as the
     rest of the process.
+
+    Each hashing thread keeps the memory of its last hash (argon2id's 19 MiB, reused by the next: a hash that
+    has to fault in fresh pages takes a quarter longer), unless `release_memory_when_idle`.
     """
 
     def __init__(self, threads: int, queue_size: int, priority: HashPriority = "idle") -> None:
         self._executor = ThreadPoolExecutor(
             max_workers=threads,
             thread_name_prefix="authgate-hash",
-            initializer=_set_thread_priority,
+            initializer=self._thread_started,
             initargs=(priority,),
         )
         self.threads = threads
         self.capacity = threads + queue_size
         self.pending = 0
+        self._memory: ThreadMemory | None = None
+        self.release_after = 0.0
+        self.releases = 0
+        """How many times the threads gave their memory back."""
+        self._started = 0
+        self._last_done = 0.0
+        self._release_timer: asyncio.TimerHandle | None = None
+        self._releasing: asyncio.Task[None] | None = None
 
     @property
     def queued(self) -> int:
@@ -190,13 +212,65 @@ class HashPool:
     async def run(self, fn: Callable[..., T], *args: object) -> T:
         await self.shed_if_full()
         self.pending += 1
+        loop = asyncio.get_running_loop()
         try:
-            return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+            return await loop.run_in_executor(self._executor, fn, *args)
         finally:
             self.pending -= 1
+            if self._memory is not None:
+                self._last_done = loop.time()
+                if self._release_timer is None:
+                    self._release_timer = loop.call_later(self.release_after, self._release_when_idle)
+
+    def release_memory_when_idle(self, memory: ThreadMemory | None, after: float) -> None:
+        """Once no hash has run for `after` seconds (0: never), every thread gives the memory of its last hash
+        back through `memory` (`authgate/malloc.py`); the next hash on each thread faults it in again, once."""
+        self._memory = memory if after > 0 else None
+        self.release_after = after
 
     def close(self) -> None:
+        if self._release_timer is not None:
+            self._release_timer.cancel()
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _thread_started(self, priority: HashPriority) -> None:
+        self._started += 1
+        _set_thread_priority(priority)
+
+    def _release_when_idle(self) -> None:
+        """The timer a finished hash set: once the pool has been idle `release_after` s, give the memory back;
+        until then, look again when it would be."""
+        loop = asyncio.get_running_loop()
+        idle = loop.time() - self._last_done
+        if self.pending or idle < self.release_after or self._releasing is not None:
+            wait = self.release_after if self.pending else max(self.release_after - idle, 0.05)
+            self._release_timer = loop.call_later(wait, self._release_when_idle)
+            return
+        self._release_timer = None
+        if self._memory is not None:
+            self._releasing = loop.create_task(self._release(self._memory))
+
+    async def _release(self, memory: ThreadMemory) -> None:
+        """One release on each started thread, all submitted at once while none hashes (no await before): each
+        waits at the barrier for the others, so no thread takes two and none is left out. A hash that came in
+        since the timer looked calls it off; its end sets the timer again."""
+        threads = self._started
+        barrier = threading.Barrier(threads, timeout=1.0)
+
+        def release() -> None:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait()
+            memory.release_thread_arena()
+
+        loop = asyncio.get_running_loop()
+        try:
+            if self.pending:
+                return
+            with memory.trimming():
+                await asyncio.gather(*(loop.run_in_executor(self._executor, release) for _ in range(threads)))
+            self.releases += 1
+        finally:
+            self._releasing = None
 
 
 def _set_thread_priority(priority: HashPriority) -> None:
