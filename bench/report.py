@@ -271,12 +271,14 @@ def startup_rows(run: Run) -> dict[tuple[str, str], dict[str, float | None]]:
     out = {}
     for k, items in starts.items():
         after = [i["after_load"] for i in items if "after_load" in i]
+        after_ping = [i["after_ping"] for i in items if "after_ping" in i]  # runs since 2026-12-08
         out[k] = {
             "startup_ms": median(i["startup_ms"] for i in items),
             "idle_pss": median(i["idle"]["pss_kib"] / 1024 for i in items),
             "idle_rss": median(i["idle"]["rss_kib"] / 1024 for i in items),
             "after_pss": median(a["pss_kib"] / 1024 for a in after),
             "after_rss": median(a["rss_kib"] / 1024 for a in after),
+            "after_ping_pss": median(a["pss_kib"] / 1024 for a in after_ping) if after_ping else None,
             "processes": median(i["idle"]["processes"] for i in items),
             # Runs measured before PSS was split (before 2026-12-06) show "-".
             "idle_anon": _split(i["idle"] for i in items),
@@ -299,8 +301,8 @@ def _split_cell(split: Any) -> str:
 
 def startup_table(run: Run) -> str:
     header = ["Server", "Placement", "start ms (exec → first 200)", "idle PSS MiB", "idle PSS anon / file MiB",
-              "idle RSS MiB", "after load PSS MiB", "after load PSS anon / file MiB", "after load RSS MiB",
-              "processes"]
+              "idle RSS MiB", "after /ping PSS MiB", "after load PSS MiB", "after load PSS anon / file MiB",
+              "after load RSS MiB", "processes"]
     data = startup_rows(run)
     rows = []
     for placement in run.placements:
@@ -309,7 +311,8 @@ def startup_table(run: Run) -> str:
             if d is None:
                 continue
             rows.append([run.labels[target], placement, f_num(d["startup_ms"], 0), f_num(d["idle_pss"], 1),
-                         _split_cell(d["idle_anon"]), f_num(d["idle_rss"], 1), f_num(d["after_pss"], 1),
+                         _split_cell(d["idle_anon"]), f_num(d["idle_rss"], 1), f_num(d["after_ping_pss"], 1),
+                         f_num(d["after_pss"], 1),
                          _split_cell(d["after_anon"]), f_num(d["after_rss"], 1), f_num(d["processes"])])
     return table(header, rows)
 

@@ -107,15 +107,17 @@ def _run_scenarios(
     start = {**where, "startup_ms": server.startup_s * 1000, "idle": server.memory().as_dict()}
     say(f"  {target.name}: up in {server.startup_s * 1000:.0f} ms, idle PSS {start['idle']['pss_kib'] / 1024:.1f} MiB")
     rec.starts.append(start)
-    if target.real_auth:
-        try:
-            fixtures.register_users(server.port, sizes.seeded_users)
-        except Exception as exc:
-            rec.fail(where, "fixtures", exc)
     ctx = Context(target, server.port, server.process.pid, placement, sizes, build)
+    registered = False
     for scenario in scenarios:
         if not scenario.applies(target) or (target.only is not None and scenario.key not in target.only):
             continue
+        if scenario.needs_users and not registered:
+            registered = True
+            try:
+                fixtures.register_users(server.port, sizes.seeded_users)
+            except Exception as exc:
+                rec.fail(where, "fixtures", exc)
         try:
             results = _run_quietly(scenario, ctx, server.process.pid, sizes, rec, where)
         except Exception as exc:
@@ -124,6 +126,8 @@ def _run_scenarios(
                 rec.fail(where, "server", servers.ServerFailed(f"died during {scenario.key}:\n{server.log_tail()}"))
                 return
             continue
+        if scenario.key == "ping":  # issue #10's memory figure: after the /ping run
+            start["after_ping"] = server.memory().as_dict()
         for step, result in results.items():
             rec.measurements.append({**where, "scenario": scenario.key, "step": step, "wrk": result.as_dict()})
             say(f"  {target.name} {scenario.key}{' ' + step if step else ''}: {_summary(result)}")
