@@ -15,10 +15,10 @@ Only glibc on Linux; elsewhere `GLIBC` is None and nothing is released.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import platform
+import os
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 _M_TRIM_THRESHOLD = -1
 _LOW_TRIM_THRESHOLD = 128 * 1024
@@ -29,37 +29,49 @@ _PROBE_SIZE = 1024 * 1024
 
 
 class Glibc:
-    def __init__(self, libc: ctypes.CDLL) -> None:
-        self._mallopt = libc.mallopt
-        self._mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-        self._malloc = libc.malloc
-        self._malloc.argtypes = (ctypes.c_size_t,)
-        self._malloc.restype = ctypes.c_void_p
-        self._free = libc.free
-        self._free.argtypes = (ctypes.c_void_p,)
+    """glibc's allocator, reached through ctypes at the first release (importing ctypes at start costs 2 to 3 ms
+    of the start-up)."""
+
+    def __init__(self) -> None:
+        self._libc: Any = None
+
+    def _lib(self) -> Any:
+        if self._libc is None:
+            import ctypes
+
+            libc = ctypes.CDLL("libc.so.6")
+            libc.mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+            libc.malloc.argtypes = (ctypes.c_size_t,)
+            libc.malloc.restype = ctypes.c_void_p
+            libc.free.argtypes = (ctypes.c_void_p,)
+            self._libc = libc
+        return self._libc
 
     @contextlib.contextmanager
     def trimming(self) -> Iterator[None]:
         """The trim threshold lowered meanwhile (process-wide). Setting it stops glibc's own adjustments for
         good: the mmap threshold stays where the hashes raised it, so hashes keep reusing their arena's pages."""
-        self._mallopt(_M_TRIM_THRESHOLD, _LOW_TRIM_THRESHOLD)
+        libc = self._lib()
+        libc.mallopt(_M_TRIM_THRESHOLD, _LOW_TRIM_THRESHOLD)
         try:
             yield
         finally:
-            self._mallopt(_M_TRIM_THRESHOLD, _HIGH_TRIM_THRESHOLD)
+            libc.mallopt(_M_TRIM_THRESHOLD, _HIGH_TRIM_THRESHOLD)
 
     def release_thread_arena(self) -> None:
         """On the calling thread, inside `trimming`: glibc gives back the free top of this thread's heap."""
-        self._free(self._malloc(_PROBE_SIZE))
+        libc = self._lib()
+        libc.free(libc.malloc(_PROBE_SIZE))
 
 
-def _load() -> Glibc | None:
-    if sys.platform != "linux" or platform.libc_ver()[0] != "glibc":
+def _glibc() -> Glibc | None:
+    if sys.platform != "linux":
         return None
     try:
-        return Glibc(ctypes.CDLL("libc.so.6"))
-    except (OSError, AttributeError):
+        version = os.confstr("CS_GNU_LIBC_VERSION")
+    except (ValueError, OSError):  # a C library that does not know the name (musl)
         return None
+    return Glibc() if version and version.startswith("glibc") else None
 
 
-GLIBC = _load()
+GLIBC = _glibc()
