@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import subprocess
 import sys
@@ -310,3 +311,20 @@ asyncio.run(main())
     assert float(kept) - float(start) > 30, done.stdout  # two threads' 19 MiB
     assert float(kept) - float(released) > 30, done.stdout
     assert ok == "True"
+
+
+async def test_a_hash_that_ends_after_the_pool_closed_sets_no_release() -> None:
+    """Nothing is sent to the closed pool's threads (it would fail in a task no one awaits)."""
+    errors: list[dict[str, object]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _, context: errors.append(context))
+    memory = _Memory()
+    pool = _releasing(HashPool(threads=1, queue_size=4), memory, 0.05)
+    gate = threading.Event()
+    hashing = asyncio.ensure_future(pool.run(gate.wait, 5))
+    await asyncio.sleep(0.05)
+    pool.close()
+    gate.set()
+    assert await hashing
+    await asyncio.sleep(0.2)
+    gc.collect()
+    assert pool.releases == 0 and memory.released == [] and errors == []

@@ -197,6 +197,7 @@ class HashPool:
         self._last_done = 0.0
         self._release_timer: asyncio.TimerHandle | None = None
         self._releasing: asyncio.Task[None] | None = None
+        self._closed = False
 
     @property
     def queued(self) -> int:
@@ -217,7 +218,7 @@ class HashPool:
             return await loop.run_in_executor(self._executor, fn, *args)
         finally:
             self.pending -= 1
-            if self._memory is not None:
+            if self._memory is not None and not self._closed:
                 self._last_done = loop.time()
                 if self._release_timer is None:
                     self._release_timer = loop.call_later(self.release_after, self._release_when_idle)
@@ -229,6 +230,7 @@ class HashPool:
         self.release_after = after
 
     def close(self) -> None:
+        self._closed = True
         if self._release_timer is not None:
             self._release_timer.cancel()
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -247,7 +249,7 @@ class HashPool:
             self._release_timer = loop.call_later(wait, self._release_when_idle)
             return
         self._release_timer = None
-        if self._memory is not None:
+        if self._memory is not None and not self._closed:
             self._releasing = loop.create_task(self._release(self._memory))
 
     async def _release(self, memory: ThreadMemory) -> None:
