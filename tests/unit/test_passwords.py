@@ -255,7 +255,7 @@ async def test_an_idle_pool_gives_its_threads_memory_back_once_on_each_thread() 
 
 async def test_a_pool_that_keeps_hashing_keeps_its_memory() -> None:
     memory = _Memory()
-    pool = _releasing(HashPool(threads=1, queue_size=4), memory, 0.2)
+    pool = _releasing(HashPool(threads=1, queue_size=4), memory, 1.0)
     try:
         for _ in range(8):
             await pool.run(time.sleep, 0.05)
