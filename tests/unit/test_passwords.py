@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -26,6 +26,7 @@ from authgate.domain.passwords import (
 from authgate.domain.users import NO_PASSWORD
 from authgate.errors import FieldError, Overloaded
 from authgate.malloc import GLIBC
+from mixedload import until
 
 FAST = HashParameters(memory_kib=64, time_cost=1, parallelism=1)
 
@@ -218,13 +219,6 @@ def _releasing(pool: HashPool, memory: ThreadMemory | None, after: float) -> Has
     return pool
 
 
-async def _until(check: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "not within the time"
-        await asyncio.sleep(0.01)
-
-
 async def test_an_idle_pool_gives_its_threads_memory_back_once_on_each_thread() -> None:
     memory = _Memory()
     pool = _releasing(HashPool(threads=2, queue_size=4), memory, 0.1)
@@ -241,13 +235,13 @@ async def test_an_idle_pool_gives_its_threads_memory_back_once_on_each_thread() 
         gate.set()
         threads = set(await asyncio.gather(*hashing))
         assert pool.releases == 0  # the pool was idle for less than release_after
-        await _until(lambda: pool.releases == 1)
+        await until(lambda: pool.releases == 1, 5, "a release")
         assert len(memory.released) == 2 and all(inside for _, inside in memory.released)
         assert {ident for ident, _ in memory.released} == threads and len(threads) == 2
         await asyncio.sleep(0.3)
         assert pool.releases == 1  # nothing hashed since: nothing to give back
         await pool.run(time.sleep, 0)
-        await _until(lambda: pool.releases == 2)
+        await until(lambda: pool.releases == 2, 5, "a second release")
     finally:
         gate.set()
         pool.close()
@@ -267,7 +261,7 @@ async def test_a_pool_that_keeps_hashing_keeps_its_memory() -> None:
             assert without.releases == 0
         finally:
             without.close()
-        await _until(lambda: pool.releases == 1)
+        await until(lambda: pool.releases == 1, 5, "a release")
     finally:
         pool.close()
 
